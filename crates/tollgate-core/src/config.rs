@@ -1,0 +1,133 @@
+//! The router-core sections of `router.yaml`: `supergraph`, `http`, `subgraphs`
+//! and `limits`. Typed, documented, `deny_unknown_fields` everywhere; the
+//! binary assembles them with the plugin sections into the whole config.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// `supergraph:` where the composed Federation v2 supergraph SDL comes from.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SupergraphConfig {
+    /// Path of the supergraph SDL file, relative to the config file's directory.
+    pub path: PathBuf,
+}
+
+/// `http:` the client-facing HTTP server.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Socket address to listen on.
+    #[serde(default = "default_listen")]
+    #[schemars(with = "String")]
+    pub listen: SocketAddr,
+    /// Path of the GraphQL endpoint.
+    #[serde(default = "default_graphql_path")]
+    pub graphql_path: String,
+    /// Path of the liveness endpoint, answering `{"status":"ok"}`.
+    #[serde(default = "default_health_path")]
+    pub health_path: String,
+    /// Largest accepted request body in bytes; larger bodies get 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            graphql_path: default_graphql_path(),
+            health_path: default_health_path(),
+            max_body_bytes: default_max_body_bytes(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 4000))
+}
+fn default_graphql_path() -> String {
+    "/graphql".to_owned()
+}
+fn default_health_path() -> String {
+    "/health".to_owned()
+}
+fn default_max_body_bytes() -> usize {
+    2 * 1024 * 1024
+}
+
+/// `subgraphs.<name>:` per-subgraph overrides.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubgraphConfig {
+    /// Replaces the URL from the supergraph's `join__graph(url:)`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Time limit for one request to this subgraph, e.g. "30s".
+    #[serde(default = "default_subgraph_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub timeout: Duration,
+}
+
+impl Default for SubgraphConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout: default_subgraph_timeout(),
+        }
+    }
+}
+
+fn default_subgraph_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// `subgraphs:` overrides keyed by subgraph name.
+pub type SubgraphsConfig = IndexMap<String, SubgraphConfig>;
+
+/// `limits:` protections against expensive or hostile operations.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest accepted GraphQL document, in bytes.
+    #[serde(default = "default_max_query_bytes")]
+    pub max_query_bytes: usize,
+    /// Parser recursion limit (nesting of selection sets, lists, objects).
+    #[serde(default = "default_max_parser_depth")]
+    pub max_parser_depth: usize,
+    /// Parser token limit.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: usize,
+    /// Number of parsed and planned operations kept in the plan cache.
+    #[serde(default = "default_plan_cache_size")]
+    pub plan_cache_size: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_query_bytes: default_max_query_bytes(),
+            max_parser_depth: default_max_parser_depth(),
+            max_tokens: default_max_tokens(),
+            plan_cache_size: default_plan_cache_size(),
+        }
+    }
+}
+
+fn default_max_query_bytes() -> usize {
+    256 * 1024
+}
+fn default_max_parser_depth() -> usize {
+    128
+}
+fn default_max_tokens() -> usize {
+    30_000
+}
+fn default_plan_cache_size() -> usize {
+    1024
+}

@@ -1,0 +1,67 @@
+//! Per-request context: a request id and a string-keyed map of JSON values
+//! that plugins and scripts share (verified JWT claims live here).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::Value;
+
+static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
+
+/// State that lives for one client request and is visible to every stage.
+#[derive(Debug, Default)]
+pub struct RequestContext {
+    request_id: u64,
+    entries: HashMap<String, Value>,
+}
+
+impl RequestContext {
+    /// A fresh context with a process-unique request id.
+    pub fn new() -> Self {
+        Self {
+            request_id: NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed),
+            entries: HashMap::new(),
+        }
+    }
+
+    /// The process-unique id of this request (used in logs).
+    pub fn request_id(&self) -> u64 {
+        self.request_id
+    }
+
+    /// The value stored under `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.entries.get(key)
+    }
+
+    /// Stores `value` under `key`, returning the previous value.
+    pub fn insert(&mut self, key: impl Into<String>, value: Value) -> Option<Value> {
+        self.entries.insert(key.into(), value)
+    }
+
+    /// Removes the value under `key`.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.entries.remove(key)
+    }
+
+    /// Every entry, for scripts that enumerate the context.
+    pub fn entries(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.entries.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_entries_round_trip() {
+        let mut a = RequestContext::new();
+        let b = RequestContext::new();
+        assert_ne!(a.request_id(), b.request_id());
+        assert_eq!(a.insert("k", Value::from(1)), None);
+        assert_eq!(a.get("k"), Some(&Value::from(1)));
+        assert_eq!(a.remove("k"), Some(Value::from(1)));
+        assert!(a.get("k").is_none());
+    }
+}

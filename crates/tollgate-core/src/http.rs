@@ -1,0 +1,266 @@
+//! GraphQL over HTTP: the axum app with the GraphQL endpoint (POST JSON and
+//! GET query strings), content negotiation between
+//! `application/graphql-response+json` and `application/json`, body limits,
+//! and the health endpoint.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use http_body_util::BodyExt;
+
+use crate::config::HttpConfig;
+use crate::error::ClientError;
+use crate::pipeline::{self, RequestParts};
+use crate::request::GraphqlRequest;
+use crate::response::GraphqlResponse;
+use crate::runtime::RuntimeHandle;
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const APPLICATION_JSON: &str = "application/json";
+
+/// The response media type chosen from the client's `Accept` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaType {
+    /// `application/graphql-response+json`: request errors answered with 4xx.
+    GraphqlResponseJson,
+    /// Legacy `application/json`: well-formed requests answered with 200.
+    Json,
+}
+
+impl MediaType {
+    fn header_value(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            MediaType::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
+            MediaType::Json => "application/json; charset=utf-8",
+        })
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    runtime: Arc<RuntimeHandle>,
+    max_body_bytes: usize,
+}
+
+/// Builds the client-facing axum app.
+pub fn router(runtime: Arc<RuntimeHandle>, config: &HttpConfig) -> axum::Router {
+    let state = AppState {
+        runtime,
+        max_body_bytes: config.max_body_bytes,
+    };
+    axum::Router::new()
+        .route(&config.graphql_path, get(graphql).post(graphql))
+        .route(&config.health_path, get(health))
+        .with_state(state)
+}
+
+async fn health() -> Response {
+    json_response(
+        StatusCode::OK,
+        MediaType::Json.header_value(),
+        br#"{"status":"ok"}"#.to_vec(),
+    )
+}
+
+async fn graphql(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let media = match negotiate(&headers) {
+        Some(media) => media,
+        None => return error_response(&ClientError::NotAcceptable, MediaType::Json),
+    };
+    let request = match read_request(&state, &method, &uri, &headers, body).await {
+        Ok(request) => request,
+        Err(error) => return error_response(&error, media),
+    };
+    let runtime = state.runtime.load();
+    let parts = RequestParts {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+    };
+    match pipeline::run(&runtime, parts, request).await {
+        Ok(response) => graphql_response(StatusCode::OK, media, &response, Vec::new()),
+        Err(error) => error_response(&error, media),
+    }
+}
+
+async fn read_request(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<GraphqlRequest, ClientError> {
+    if method == Method::GET {
+        return GraphqlRequest::from_query_string(uri.query().unwrap_or(""));
+    }
+    if !is_json_content_type(headers) {
+        return Err(ClientError::UnsupportedMediaType);
+    }
+    let limit = state.max_body_bytes;
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(ClientError::PayloadTooLarge { limit });
+    }
+    let bytes = match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            return Err(ClientError::PayloadTooLarge { limit })
+        }
+        Err(_) => {
+            return Err(ClientError::InvalidRequest(
+                "the request body could not be read".to_owned(),
+            ))
+        }
+    };
+    GraphqlRequest::from_json_body(&bytes)
+}
+
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case(APPLICATION_JSON)
+}
+
+/// Picks the response media type; `None` when the client accepts neither.
+pub fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+    let mut values = headers.get_all(ACCEPT).iter().peekable();
+    if values.peek().is_none() {
+        return Some(MediaType::Json);
+    }
+    // (q, exact) for each candidate: the most specific matching range decides.
+    let mut graphql: Option<(f32, u8)> = None;
+    let mut json: Option<(f32, u8)> = None;
+    for value in values {
+        let Ok(value) = value.to_str() else { continue };
+        for range in value.split(',') {
+            let mut parts = range.split(';');
+            let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            if essence.is_empty() {
+                continue;
+            }
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let specificity = match essence.as_str() {
+                "*/*" => 0,
+                "application/*" => 1,
+                _ => 2,
+            };
+            for (candidate, slot) in [
+                (GRAPHQL_RESPONSE_JSON, &mut graphql),
+                (APPLICATION_JSON, &mut json),
+            ] {
+                let matches = specificity < 2 || essence == candidate;
+                if matches && slot.is_none_or(|(_, s)| specificity >= s) {
+                    *slot = Some((q, specificity));
+                }
+            }
+        }
+    }
+    let score = |slot: Option<(f32, u8)>| slot.filter(|(q, _)| *q > 0.0);
+    match (score(graphql), score(json)) {
+        (None, None) => None,
+        (Some(_), None) => Some(MediaType::GraphqlResponseJson),
+        (None, Some(_)) => Some(MediaType::Json),
+        (Some((gq, gs)), Some((jq, js))) => {
+            if gq > jq || (gq == jq && gs > js) {
+                Some(MediaType::GraphqlResponseJson)
+            } else {
+                Some(MediaType::Json)
+            }
+        }
+    }
+}
+
+fn error_response(error: &ClientError, media: MediaType) -> Response {
+    let status = error.status(media == MediaType::GraphqlResponseJson);
+    graphql_response(status, media, &error.to_graphql_response(), error.headers())
+}
+
+fn graphql_response(
+    status: StatusCode,
+    media: MediaType,
+    body: &GraphqlResponse,
+    headers: Vec<(http::HeaderName, HeaderValue)>,
+) -> Response {
+    let bytes = match serde_json::to_vec(body) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            tracing::error!(%error, "serializing a response failed");
+            br#"{"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#.to_vec()
+        }
+    };
+    let mut response = json_response(status, media.header_value(), bytes);
+    for (name, value) in headers {
+        response.headers_mut().insert(name, value);
+    }
+    response
+}
+
+fn json_response(status: StatusCode, content_type: HeaderValue, body: Vec<u8>) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(CONTENT_TYPE, content_type);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> Option<MediaType> {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_str(value).unwrap());
+        negotiate(&headers)
+    }
+
+    #[test]
+    fn negotiates_media_types() {
+        assert_eq!(negotiate(&HeaderMap::new()), Some(MediaType::Json));
+        assert_eq!(
+            accept("application/graphql-response+json"),
+            Some(MediaType::GraphqlResponseJson)
+        );
+        assert_eq!(accept("application/json"), Some(MediaType::Json));
+        assert_eq!(accept("*/*"), Some(MediaType::Json));
+        assert_eq!(
+            accept("application/graphql-response+json, application/json;q=0.9"),
+            Some(MediaType::GraphqlResponseJson)
+        );
+        assert_eq!(
+            accept("application/graphql-response+json;q=0.5, application/json"),
+            Some(MediaType::Json)
+        );
+        assert_eq!(accept("text/html"), None);
+        assert_eq!(accept("application/json;q=0"), None);
+    }
+
+    #[test]
+    fn content_type_must_be_json() {
+        let mut headers = HeaderMap::new();
+        assert!(!is_json_content_type(&headers));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("Application/JSON; charset=utf-8"),
+        );
+        assert!(is_json_content_type(&headers));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(!is_json_content_type(&headers));
+    }
+}

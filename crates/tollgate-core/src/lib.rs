@@ -1,0 +1,30 @@
+//! Tollgate's router core.
+//!
+//! - [`supergraph`]: the Federation v2 supergraph model and the API schema.
+//! - [`pipeline`]: one client request, top to bottom: read → plugins (JWT) →
+//!   parse + validate (cached) → plan (cached) → execute → respond.
+//! - [`planner`] and [`executor`]: the query plan and how it runs.
+//! - [`plugin`]: the plugin interface; [`subgraph`]: the transport boundary.
+//! - [`http`]: the axum app serving GraphQL over HTTP and health.
+//! - [`error`], [`response`], [`context`], [`config`]: shared types.
+
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod executor;
+pub mod http;
+pub mod pipeline;
+pub mod planner;
+pub mod plugin;
+pub mod request;
+pub mod response;
+pub mod runtime;
+pub mod subgraph;
+pub mod supergraph;
+
+pub use context::RequestContext;
+pub use error::{ClientError, InternalError};
+pub use plugin::{Flow, Plugin, RouterRequest};
+pub use response::{GraphqlError, GraphqlResponse};
+pub use runtime::{Runtime, RuntimeHandle};
+pub use supergraph::Supergraph;

@@ -1,0 +1,212 @@
+//! One client request, top to bottom: plugins' router stage (the JWT
+//! checkpoint) → parse + validate + plan (cached) → GET-only-queries check →
+//! variable coercion → execute. Each stage is one call into its own module.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use apollo_compiler::executable::{ExecutableDocument, Operation};
+use apollo_compiler::parser::Parser;
+use apollo_compiler::response::JsonMap;
+use apollo_compiler::validation::{DiagnosticList, Valid};
+use apollo_compiler::{ast, Node};
+use http::{HeaderMap, Method, Uri};
+use sha2::{Digest, Sha256};
+
+use crate::context::RequestContext;
+use crate::error::{ClientError, InternalError};
+use crate::executor;
+use crate::planner::{self, PlanError, QueryPlan};
+use crate::plugin::RouterRequest;
+use crate::request::GraphqlRequest;
+use crate::response::{GraphqlError, GraphqlResponse, Location};
+use crate::runtime::Runtime;
+
+/// The HTTP facts of a client request that later stages may read.
+pub struct RequestParts<'a> {
+    /// Request method (GET may only run queries).
+    pub method: &'a Method,
+    /// Request URI.
+    pub uri: &'a Uri,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+}
+
+/// A parsed, validated and planned operation, cached and shared.
+#[derive(Debug)]
+pub struct PreparedOperation {
+    /// The validated document.
+    pub document: Valid<ExecutableDocument>,
+    /// The selected operation.
+    pub operation: Node<Operation>,
+    /// Its plan.
+    pub plan: QueryPlan,
+}
+
+/// Bounded cache of prepared operations keyed by a hash of the document and
+/// the operation name.
+pub struct PlanCache {
+    cache: quick_cache::sync::Cache<[u8; 32], Arc<PreparedOperation>>,
+}
+
+impl PlanCache {
+    /// A cache holding at most `capacity` operations.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            cache: quick_cache::sync::Cache::new(capacity.max(1)),
+        }
+    }
+
+    /// Number of cached operations.
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
+    }
+}
+
+/// Runs one GraphQL request through every stage.
+pub async fn run(
+    runtime: &Runtime,
+    parts: RequestParts<'_>,
+    request: GraphqlRequest,
+) -> Result<GraphqlResponse, ClientError> {
+    let mut context = RequestContext::new();
+    for plugin in &runtime.plugins {
+        let stage = RouterRequest {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            context: &mut context,
+        };
+        if let ControlFlow::Break(error) = plugin.router_request(stage).await {
+            return Err(error);
+        }
+    }
+
+    let prepared = prepare(runtime, &request.query, request.operation_name.as_deref())?;
+
+    if parts.method == Method::GET && !prepared.operation.operation_type.is_query() {
+        return Err(ClientError::MethodNotAllowed(format!(
+            "{} operations cannot be sent with GET; use POST",
+            prepared.operation.operation_type
+        )));
+    }
+
+    let variables = coerce_variables(runtime, &prepared.operation, request.variables)?;
+    executor::execute(runtime, &context, &prepared, &variables).await
+}
+
+/// Parses, validates and plans a document, through the plan cache.
+pub fn prepare(
+    runtime: &Runtime,
+    query: &str,
+    operation_name: Option<&str>,
+) -> Result<Arc<PreparedOperation>, ClientError> {
+    let key = cache_key(query, operation_name);
+    if let Some(hit) = runtime.plans.cache.get(&key) {
+        return Ok(hit);
+    }
+    let limits = &runtime.limits;
+    if query.len() > limits.max_query_bytes {
+        return Err(ClientError::ParseFailed(vec![GraphqlError::new(
+            format!(
+                "the document is {} bytes, over the limit of {} bytes",
+                query.len(),
+                limits.max_query_bytes
+            ),
+            "GRAPHQL_PARSE_FAILED",
+        )]));
+    }
+    let ast = Parser::new()
+        .recursion_limit(limits.max_parser_depth)
+        .token_limit(limits.max_tokens)
+        .parse_ast(query, "operation.graphql")
+        .map_err(|e| ClientError::ParseFailed(diagnostics(&e.errors)))?;
+    let schema = runtime.supergraph.api_schema();
+    let document = ast
+        .to_executable_validate(schema)
+        .map_err(|e| ClientError::ValidationFailed(diagnostics(&e.errors)))?;
+    let operation = document
+        .operations
+        .get(operation_name)
+        .map_err(|e| ClientError::UnknownOperationName(e.message().to_string()))?
+        .clone();
+    let plan = planner::plan_operation(&runtime.supergraph, &document, &operation).map_err(
+        |e| match e {
+            PlanError::NeedsSeveralSubgraphs(_) => ClientError::PlanningFailed(e.to_string()),
+            PlanError::Internal(detail) => InternalError::Operation(detail).into(),
+        },
+    )?;
+    let prepared = Arc::new(PreparedOperation {
+        document,
+        operation,
+        plan,
+    });
+    runtime.plans.cache.insert(key, prepared.clone());
+    Ok(prepared)
+}
+
+fn cache_key(query: &str, operation_name: Option<&str>) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(query.as_bytes());
+    match operation_name {
+        Some(name) => {
+            hasher.update([1]);
+            hasher.update(name.as_bytes());
+        }
+        None => hasher.update([0]),
+    }
+    hasher.finalize().into()
+}
+
+fn coerce_variables(
+    runtime: &Runtime,
+    operation: &Operation,
+    variables: serde_json::Map<String, serde_json::Value>,
+) -> Result<Valid<JsonMap>, ClientError> {
+    let values = match serde_json_bytes::Value::from(serde_json::Value::Object(variables)) {
+        serde_json_bytes::Value::Object(map) => map,
+        _ => JsonMap::new(),
+    };
+    apollo_compiler::request::coerce_variable_values(
+        runtime.supergraph.api_schema(),
+        operation,
+        &values,
+    )
+    .map_err(|e| {
+        ClientError::BadUserInput(GraphqlError::new(e.message().to_string(), "BAD_USER_INPUT"))
+    })
+}
+
+fn diagnostics(errors: &DiagnosticList) -> Vec<GraphqlError> {
+    errors
+        .iter()
+        .map(|diagnostic| {
+            let json = diagnostic.to_json();
+            GraphqlError {
+                message: json.message,
+                locations: json
+                    .locations
+                    .iter()
+                    .map(|l| Location {
+                        line: l.line,
+                        column: l.column,
+                    })
+                    .collect(),
+                path: None,
+                extensions: serde_json::Map::new(),
+            }
+        })
+        .collect()
+}
+
+/// Parses a document without a schema (for tools that only need syntax).
+pub fn parse_only(query: &str) -> Result<ast::Document, Vec<GraphqlError>> {
+    Parser::new()
+        .parse_ast(query, "operation.graphql")
+        .map_err(|e| diagnostics(&e.errors))
+}

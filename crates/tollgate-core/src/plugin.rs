@@ -1,0 +1,48 @@
+//! The plugin interface: one trait with a no-op default per stage.
+//!
+//! A stage returns [`ControlFlow::Continue`] to go on or
+//! [`ControlFlow::Break`] with a [`ClientError`] to end the request with that
+//! error; nothing else can end a request. Plugins depend on this crate; the
+//! core never imports a plugin.
+
+use std::ops::ControlFlow;
+
+use futures::future::BoxFuture;
+use http::{HeaderMap, Method, Uri};
+
+use crate::context::RequestContext;
+use crate::error::ClientError;
+use crate::subgraph::SubgraphRequest;
+
+/// What a stage decides.
+pub type Flow = ControlFlow<ClientError>;
+
+/// The client's HTTP request as the router stage sees it.
+pub struct RouterRequest<'a> {
+    /// Request method.
+    pub method: &'a Method,
+    /// Request URI.
+    pub uri: &'a Uri,
+    /// Request headers (read-only at this stage).
+    pub headers: &'a HeaderMap,
+    /// The request context, writable.
+    pub context: &'a mut RequestContext,
+}
+
+/// A router plugin. Built once from its config and shared by all requests.
+pub trait Plugin: Send + Sync + 'static {
+    /// Short name for logs.
+    fn name(&self) -> &'static str;
+
+    /// Runs once per client request, before the GraphQL document is parsed.
+    fn router_request<'a>(&'a self, request: RouterRequest<'a>) -> BoxFuture<'a, Flow> {
+        let _ = request;
+        Box::pin(std::future::ready(ControlFlow::Continue(())))
+    }
+
+    /// Runs before each subgraph request is sent; may change it.
+    fn subgraph_request(&self, context: &RequestContext, request: &mut SubgraphRequest) -> Flow {
+        let _ = (context, request);
+        ControlFlow::Continue(())
+    }
+}

@@ -1,0 +1,373 @@
+//! Tollgate's JWT authentication.
+//!
+//! [`JwtAuthenticator`] is built once from the `jwt:` config ([`config`]):
+//! it owns the key store ([`provider`]: file and remote JWKS providers), the
+//! lookup locations ([`lookup`]), the strict token checks ([`token`]) and a
+//! bounded cache of successful verifications. [`JwtPlugin`] plugs it into
+//! the router pipeline: verified claims go into the request context (under
+//! [`CLAIMS_CONTEXT_KEY`] and the Apollo-compatible alias) and, when enabled,
+//! to subgraphs in `extensions`. Failures carry a stable reason ([`AuthError`]).
+
+pub mod config;
+pub mod error;
+pub mod jwks;
+pub mod lookup;
+mod plugin;
+pub mod provider;
+pub mod token;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::Algorithm;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+pub use config::JwtConfig;
+pub use error::{AuthError, JwtSetupError};
+pub use lookup::LookupSource;
+pub use plugin::{JwtPlugin, FORWARDED_CLAIMS_CONTEXT_KEY};
+
+use config::{AlgorithmName, LookupLocation};
+use provider::KeyStore;
+use token::ClaimRules;
+
+/// Context key under which verified claims are stored.
+pub const CLAIMS_CONTEXT_KEY: &str = "tollgate::authentication::jwt_claims";
+/// The same claims under Apollo Router's key, so its scripts run unchanged.
+pub const APOLLO_CLAIMS_CONTEXT_KEY: &str = "apollo::authentication::jwt_claims";
+
+/// Cache lifetime of a verified token that has no `exp`.
+const NO_EXP_CACHE_SECS: u64 = 60;
+
+/// A verified token.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    /// The claims.
+    pub claims: Arc<Map<String, Value>>,
+    /// Where the token was found.
+    pub source: LookupSource,
+    /// The `kid` of the key that verified it.
+    pub key_id: Option<String>,
+    /// Its algorithm.
+    pub algorithm: Algorithm,
+}
+
+#[derive(Clone)]
+struct CachedVerification {
+    claims: Arc<Map<String, Value>>,
+    valid_until: u64,
+    generation: u64,
+    key_id: Option<String>,
+    algorithm: Algorithm,
+}
+
+struct Inner {
+    store: Arc<KeyStore>,
+    locations: Vec<LookupLocation>,
+    allowed: Vec<Algorithm>,
+    rules: ClaimRules,
+    max_token_bytes: usize,
+    require_authentication: bool,
+    forward: Option<(String, Option<Vec<String>>)>,
+    cache: Option<quick_cache::sync::Cache<[u8; 32], CachedVerification>>,
+}
+
+/// The JWT authenticator: built once, shared by every request (cheap to clone).
+#[derive(Clone)]
+pub struct JwtAuthenticator {
+    inner: Arc<Inner>,
+}
+
+const ASYMMETRIC: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+const SYMMETRIC: [Algorithm; 3] = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+
+impl JwtAuthenticator {
+    /// Builds the key store (reading file providers, prefetching remote ones
+    /// that ask for it) and starts the background refreshes.
+    pub async fn new(config: JwtConfig, base_dir: &Path) -> Result<Self, JwtSetupError> {
+        if config.require_authentication && config.jwks_providers.is_empty() {
+            return Err(JwtSetupError::Invalid {
+                key: "jwks_providers",
+                reason: "at least one provider is needed when require_authentication is on"
+                    .to_owned(),
+            });
+        }
+        if config.lookup_locations.is_empty() {
+            return Err(JwtSetupError::Invalid {
+                key: "lookup_locations",
+                reason: "at least one location is needed".to_owned(),
+            });
+        }
+        if config.max_token_bytes == 0 {
+            return Err(JwtSetupError::Invalid {
+                key: "max_token_bytes",
+                reason: "must be greater than 0".to_owned(),
+            });
+        }
+        let store = KeyStore::new(
+            &config.jwks_providers,
+            base_dir,
+            config.unknown_kid_cooldown,
+        )?;
+        let has_oct = store.snapshot().iter().any(|set| set.has_oct());
+        let allowed = match &config.allowed_algorithms {
+            Some(names) => {
+                if names.is_empty() {
+                    return Err(JwtSetupError::Invalid {
+                        key: "allowed_algorithms",
+                        reason: "the list is empty, so no token could ever verify".to_owned(),
+                    });
+                }
+                let allowed: Vec<Algorithm> = names.iter().map(|n| n.algorithm()).collect();
+                let wants_hs = names.iter().any(|n| {
+                    matches!(
+                        n,
+                        AlgorithmName::HS256 | AlgorithmName::HS384 | AlgorithmName::HS512
+                    )
+                });
+                if wants_hs && !has_oct && !store.has_remote() {
+                    return Err(JwtSetupError::Invalid {
+                        key: "allowed_algorithms",
+                        reason:
+                            "an HS algorithm is allowed but no configured key set holds an oct key"
+                                .to_owned(),
+                    });
+                }
+                allowed
+            }
+            None => {
+                let mut allowed = ASYMMETRIC.to_vec();
+                if has_oct {
+                    allowed.extend(SYMMETRIC);
+                }
+                allowed
+            }
+        };
+        let cache = config
+            .verification_cache
+            .enabled
+            .then(|| quick_cache::sync::Cache::new(config.verification_cache.max_entries.max(1)));
+        let forward = &config.forward_claims_to_upstream_extensions;
+        let inner = Inner {
+            store,
+            locations: config.lookup_locations.clone(),
+            allowed,
+            rules: ClaimRules {
+                leeway: config.leeway.secs(),
+                require_exp: config.require_exp,
+                issuers: config.issuers.clone(),
+                audiences: config.audiences.clone(),
+            },
+            max_token_bytes: config.max_token_bytes,
+            require_authentication: config.require_authentication,
+            forward: forward
+                .enabled
+                .then(|| (forward.field_name.clone(), forward.include_claims.clone())),
+            cache,
+        };
+        inner.store.start().await;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Finds and verifies the request's token. `Ok(None)`: no token anywhere
+    /// (anonymous). `Err`: a present but invalid token, or a missing one when
+    /// authentication is required.
+    pub async fn authenticate(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<Option<VerifiedToken>, AuthError> {
+        let result = self.authenticate_inner(headers).await;
+        match &result {
+            Ok(Some(_)) => {
+                metrics::counter!("apollo_authentication_success_count", "kind" => "JWT")
+                    .increment(1);
+                metrics::counter!("tollgate_jwt_verifications_total", "result" => "success", "reason" => "")
+                    .increment(1);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::debug!(reason = error.reason(), "JWT refused");
+                metrics::counter!("apollo_authentication_failure_count", "kind" => "JWT")
+                    .increment(1);
+                metrics::counter!("tollgate_jwt_verifications_total", "result" => "failure", "reason" => error.reason())
+                    .increment(1);
+            }
+        }
+        result
+    }
+
+    async fn authenticate_inner(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<Option<VerifiedToken>, AuthError> {
+        let inner = &*self.inner;
+        let Some((raw, source)) = lookup::find_token(headers, &inner.locations)? else {
+            return if inner.require_authentication {
+                Err(AuthError::MissingToken)
+            } else {
+                Ok(None)
+            };
+        };
+        if raw.len() > inner.max_token_bytes {
+            return Err(AuthError::TokenTooLarge);
+        }
+        let now = unix_now();
+        let cache_key: Option<[u8; 32]> = inner
+            .cache
+            .as_ref()
+            .map(|_| Sha256::digest(raw.as_bytes()).into());
+        if let (Some(cache), Some(key)) = (&inner.cache, &cache_key) {
+            if let Some(hit) = cache.get(key) {
+                if now < hit.valid_until && hit.generation == inner.store.generation() {
+                    return Ok(Some(VerifiedToken {
+                        claims: hit.claims,
+                        source,
+                        key_id: hit.key_id,
+                        algorithm: hit.algorithm,
+                    }));
+                }
+                cache.remove(key);
+            }
+        }
+
+        let parsed = token::parse(raw, inner.max_token_bytes, &inner.allowed)?;
+        let generation = inner.store.generation();
+        let key = self.verify(&parsed).await?;
+        let exp = token::check_claims(&parsed.claims, &inner.rules, now)?;
+        let claims = Arc::new(parsed.claims);
+        let verified = VerifiedToken {
+            claims: claims.clone(),
+            source,
+            key_id: key.kid.clone(),
+            algorithm: parsed.alg,
+        };
+        if let (Some(cache), Some(key)) = (&inner.cache, cache_key) {
+            let valid_until = match exp {
+                Some(exp) => exp.saturating_add(inner.rules.leeway),
+                None => now + NO_EXP_CACHE_SECS,
+            };
+            cache.insert(
+                key,
+                CachedVerification {
+                    claims,
+                    valid_until,
+                    generation,
+                    key_id: verified.key_id.clone(),
+                    algorithm: parsed.alg,
+                },
+            );
+        }
+        Ok(Some(verified))
+    }
+
+    /// Finds the candidate keys (refetching remote sets once for an unknown
+    /// `kid`) and verifies the signature.
+    async fn verify(&self, parsed: &token::ParsedToken<'_>) -> Result<jwks::Key, AuthError> {
+        let store = &self.inner.store;
+        store.ensure_loaded().await;
+        let mut sets = store.snapshot();
+        if sets.is_empty() {
+            return Err(AuthError::KeysUnavailable);
+        }
+        if let Some(kid) = &parsed.kid {
+            let has_kid = |sets: &[Arc<jwks::KeySet>]| {
+                sets.iter()
+                    .flat_map(|s| s.keys.iter())
+                    .any(|k| k.kid.as_deref() == Some(kid))
+            };
+            if !has_kid(&sets) && store.has_remote() && store.refetch_for_unknown_kid().await {
+                sets = store.snapshot();
+            }
+            let with_kid: Vec<&jwks::Key> = sets
+                .iter()
+                .flat_map(|s| s.keys.iter())
+                .filter(|k| k.kid.as_deref() == Some(kid))
+                .collect();
+            if with_kid.is_empty() {
+                return Err(AuthError::UnknownKey);
+            }
+            let usable: Vec<&jwks::Key> = with_kid
+                .into_iter()
+                .filter(|k| k.accepts(parsed.alg))
+                .collect();
+            if usable.is_empty() {
+                return Err(AuthError::AlgorithmNotAllowed);
+            }
+            return token::verify_signature(parsed, usable).cloned();
+        }
+        let usable: Vec<&jwks::Key> = sets
+            .iter()
+            .flat_map(|s| s.keys.iter())
+            .filter(|k| k.accepts(parsed.alg))
+            .collect();
+        if usable.is_empty() {
+            return Err(AuthError::UnknownKey);
+        }
+        token::verify_signature(parsed, usable).cloned()
+    }
+
+    /// Whether a missing token is refused.
+    pub fn require_authentication(&self) -> bool {
+        self.inner.require_authentication
+    }
+
+    /// `(field_name, claims)` to put under the subgraph request's
+    /// `extensions`, or `None` when forwarding is off.
+    pub fn forwarded_claims(&self, token: &VerifiedToken) -> Option<(&str, Value)> {
+        let (field, include) = self.inner.forward.as_ref()?;
+        let claims = match include {
+            None => Value::Object((*token.claims).clone()),
+            Some(names) => Value::Object(
+                names
+                    .iter()
+                    .filter_map(|n| token.claims.get(n).map(|v| (n.clone(), v.clone())))
+                    .collect(),
+            ),
+        };
+        Some((field.as_str(), claims))
+    }
+
+    /// Whether at least one key set with keys is loaded (readiness).
+    pub fn has_keys(&self) -> bool {
+        self.inner.store.has_keys()
+    }
+
+    /// Number of remote JWKS fetches attempted so far.
+    pub fn jwks_fetch_count(&self) -> u64 {
+        self.inner.store.fetch_count()
+    }
+
+    /// The algorithms tokens may use.
+    pub fn allowed_algorithms(&self) -> &[Algorithm] {
+        &self.inner.allowed
+    }
+
+    /// Stops background refreshes.
+    pub fn shutdown(&self) {
+        self.inner.store.shutdown();
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,93 @@
+//! The router plugin: the JWT checkpoint at the router stage (find and verify
+//! the token, store the claims in the request context, or end the request
+//! with `UNAUTHENTICATED`) and claim forwarding at the subgraph stage.
+
+use std::ops::ControlFlow;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+use tollgate_core::plugin::{Flow, Plugin, RouterRequest};
+use tollgate_core::subgraph::SubgraphRequest;
+use tollgate_core::{ClientError, RequestContext};
+use tracing::Instrument;
+
+use crate::{JwtAuthenticator, APOLLO_CLAIMS_CONTEXT_KEY, CLAIMS_CONTEXT_KEY};
+
+/// Context key holding `{field_name: claims}` to merge into subgraph `extensions`.
+pub const FORWARDED_CLAIMS_CONTEXT_KEY: &str = "tollgate::authentication::forwarded_claims";
+
+/// The JWT authentication plugin.
+pub struct JwtPlugin {
+    authenticator: JwtAuthenticator,
+}
+
+impl JwtPlugin {
+    /// Wraps a built authenticator.
+    pub fn new(authenticator: JwtAuthenticator) -> Self {
+        Self { authenticator }
+    }
+}
+
+impl Plugin for JwtPlugin {
+    fn name(&self) -> &'static str {
+        "jwt"
+    }
+
+    fn router_request<'a>(&'a self, request: RouterRequest<'a>) -> BoxFuture<'a, Flow> {
+        let span = tracing::info_span!(
+            "authentication plugin",
+            outcome = tracing::field::Empty,
+            reason = tracing::field::Empty,
+            lookup_source = tracing::field::Empty,
+        );
+        Box::pin(
+            async move {
+                let span = tracing::Span::current();
+                match self.authenticator.authenticate(request.headers).await {
+                    Ok(None) => {
+                        span.record("outcome", "anonymous");
+                        ControlFlow::Continue(())
+                    }
+                    Ok(Some(token)) => {
+                        span.record("outcome", "verified");
+                        span.record("lookup_source", tracing::field::display(&token.source));
+                        let claims = Value::Object((*token.claims).clone());
+                        if let Some((field, forwarded)) =
+                            self.authenticator.forwarded_claims(&token)
+                        {
+                            let mut map = serde_json::Map::new();
+                            map.insert(field.to_owned(), forwarded);
+                            request
+                                .context
+                                .insert(FORWARDED_CLAIMS_CONTEXT_KEY, Value::Object(map));
+                        }
+                        request
+                            .context
+                            .insert(APOLLO_CLAIMS_CONTEXT_KEY, claims.clone());
+                        request.context.insert(CLAIMS_CONTEXT_KEY, claims);
+                        ControlFlow::Continue(())
+                    }
+                    Err(error) => {
+                        span.record("outcome", "rejected");
+                        span.record("reason", error.reason());
+                        ControlFlow::Break(ClientError::Unauthenticated {
+                            reason: error.reason(),
+                            message: error.message().to_owned(),
+                            www_authenticate: error.www_authenticate(),
+                        })
+                    }
+                }
+            }
+            .instrument(span),
+        )
+    }
+
+    fn subgraph_request(&self, context: &RequestContext, request: &mut SubgraphRequest) -> Flow {
+        if let Some(Value::Object(forwarded)) = context.get(FORWARDED_CLAIMS_CONTEXT_KEY) {
+            for (key, value) in forwarded {
+                request.body.extensions.insert(key.clone(), value.clone());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}

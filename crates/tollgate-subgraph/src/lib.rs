@@ -1,0 +1,195 @@
+//! Tollgate's subgraph transport: [`HttpSubgraphClient`], one pooled HTTP
+//! client (reqwest, rustls) shared by every request, with a per-request
+//! timeout and a bound on response size. It implements the core's
+//! [`SubgraphClient`] trait; request deduplication will wrap this client.
+
+use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::HeaderValue;
+use tollgate_core::subgraph::{SubgraphClient, SubgraphError, SubgraphRequest, SubgraphResponse};
+
+/// Default bound on a subgraph response body.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why the client could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("building the subgraph HTTP client failed: {0}")]
+pub struct ClientBuildError(#[from] reqwest::Error);
+
+/// The pooled HTTP transport to subgraphs.
+#[derive(Debug, Clone)]
+pub struct HttpSubgraphClient {
+    client: reqwest::Client,
+    max_response_bytes: usize,
+}
+
+impl HttpSubgraphClient {
+    /// Builds the shared client.
+    pub fn new(max_response_bytes: usize) -> Result<Self, ClientBuildError> {
+        let client = reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Self {
+            client,
+            max_response_bytes,
+        })
+    }
+
+    async fn send_inner(
+        &self,
+        request: SubgraphRequest,
+    ) -> Result<SubgraphResponse, SubgraphError> {
+        let body = serde_json::to_vec(&request.body).map_err(|_| SubgraphError::Transport)?;
+        let mut response = self
+            .client
+            .post(&*request.url)
+            .timeout(request.timeout)
+            .headers(request.headers)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(
+                ACCEPT,
+                HeaderValue::from_static(
+                    "application/graphql-response+json, application/json;q=0.9",
+                ),
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(classify)?;
+        let status = response.status();
+        let headers = std::mem::take(response.headers_mut());
+        if response
+            .content_length()
+            .is_some_and(|len| len > self.max_response_bytes as u64)
+        {
+            return Err(SubgraphError::BodyTooLarge);
+        }
+        let mut buffer = BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+            if buffer.len() + chunk.len() > self.max_response_bytes {
+                return Err(SubgraphError::BodyTooLarge);
+            }
+            buffer.extend_from_slice(&chunk);
+        }
+        Ok(SubgraphResponse {
+            status,
+            headers,
+            body: Bytes::from(buffer),
+        })
+    }
+}
+
+fn classify(error: reqwest::Error) -> SubgraphError {
+    if error.is_timeout() {
+        SubgraphError::Timeout
+    } else if error.is_connect() {
+        SubgraphError::Connect
+    } else {
+        tracing::debug!(error = %error, "subgraph transport error");
+        SubgraphError::Transport
+    }
+}
+
+impl SubgraphClient for HttpSubgraphClient {
+    fn send(
+        &self,
+        request: SubgraphRequest,
+    ) -> BoxFuture<'_, Result<SubgraphResponse, SubgraphError>> {
+        Box::pin(self.send_inner(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::routing::post;
+    use tollgate_core::subgraph::SubgraphRequestBody;
+
+    use super::*;
+
+    async fn server(app: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/graphql")
+    }
+
+    fn request(url: &str, timeout: Duration) -> SubgraphRequest {
+        SubgraphRequest {
+            subgraph: Arc::from("test"),
+            url: Arc::from(url),
+            timeout,
+            headers: http::HeaderMap::new(),
+            body: SubgraphRequestBody {
+                query: Arc::from("{ a }"),
+                operation_name: None,
+                variables: serde_json::Map::new(),
+                extensions: serde_json::Map::new(),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn posts_json_and_returns_the_body() {
+        let url = server(axum::Router::new().route(
+            "/graphql",
+            post(|headers: http::HeaderMap, body: String| async move {
+                assert_eq!(headers[CONTENT_TYPE], "application/json");
+                body
+            }),
+        ))
+        .await;
+        let client = HttpSubgraphClient::new(1024).unwrap();
+        let response = client
+            .send(request(&url, Duration::from_secs(5)))
+            .await
+            .unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(&response.body[..], br#"{"query":"{ a }"}"#);
+    }
+
+    #[tokio::test]
+    async fn bounds_the_response_size() {
+        let url =
+            server(axum::Router::new().route("/graphql", post(|| async { "x".repeat(2048) })))
+                .await;
+        let client = HttpSubgraphClient::new(1024).unwrap();
+        let error = client
+            .send(request(&url, Duration::from_secs(5)))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, SubgraphError::BodyTooLarge));
+    }
+
+    #[tokio::test]
+    async fn times_out_and_reports_refused_connections() {
+        let url = server(axum::Router::new().route(
+            "/graphql",
+            post(|| async {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                "late"
+            }),
+        ))
+        .await;
+        let client = HttpSubgraphClient::new(1024).unwrap();
+        let error = client
+            .send(request(&url, Duration::from_millis(100)))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, SubgraphError::Timeout), "{error:?}");
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = format!("http://{}/graphql", listener.local_addr().unwrap());
+        drop(listener);
+        let error = client
+            .send(request(&closed, Duration::from_secs(5)))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, SubgraphError::Connect), "{error:?}");
+    }
+}

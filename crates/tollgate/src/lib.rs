@@ -1,0 +1,8 @@
+//! The Tollgate binary's library half: config loading ([`config`]), the
+//! server wiring ([`server`]) and the `dev` demo helpers ([`dev`]). `main.rs`
+//! is the CLI on top; end-to-end tests use this library to start the real
+//! app in-process.
+
+pub mod config;
+pub mod dev;
+pub mod server;

@@ -1,0 +1,221 @@
+//! The `tollgate` command line: run the router, run the embedded demo
+//! (`dev`), and check or describe the config (`config validate|schema`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use tollgate::config::{self, LoadedConfig};
+use tollgate::{dev, server};
+use tollgate_telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "A GraphQL federation router with first-class JWT authentication"
+)]
+struct Cli {
+    /// Config file.
+    #[arg(
+        long,
+        short,
+        env = "TOLLGATE_CONFIG",
+        default_value = "router.yaml",
+        global = true
+    )]
+    config: PathBuf,
+    /// Log filter (beats RUST_LOG and `log.level`), e.g. `debug` or `tollgate_jwt=debug,info`.
+    #[arg(long, global = true)]
+    log_level: Option<String>,
+    /// Log format (beats `log.format`).
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormatArg>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the demo subgraphs in-process and the router with the config; print a sample token.
+    Dev {
+        /// Where the demo subgraphs listen.
+        #[arg(long, default_value = "127.0.0.1:4100")]
+        demo_listen: SocketAddr,
+        /// DEV ONLY private key used to mint the sample token.
+        #[arg(long, default_value = "dev/dev-private-key.pem")]
+        dev_key: PathBuf,
+    },
+    /// Print a token signed with the DEV ONLY key (for local testing and benchmarks).
+    DevToken {
+        /// The `sub` claim.
+        #[arg(long, default_value = "1")]
+        sub: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: u64,
+        /// DEV ONLY private key.
+        #[arg(long, default_value = "dev/dev-private-key.pem")]
+        dev_key: PathBuf,
+    },
+    /// Check or describe the config.
+    Config {
+        #[command(subcommand)]
+        action: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check the config and the files it references; print "ok" or every error.
+    Validate,
+    /// Print the JSON Schema of the config.
+    Schema,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Some(Command::Config {
+            action: ConfigCommand::Schema,
+        }) => {
+            println!("{}", serde_json::to_string_pretty(&config::json_schema())?);
+            Ok(())
+        }
+        Some(Command::Config {
+            action: ConfigCommand::Validate,
+        }) => validate(&cli.config).await,
+        Some(Command::DevToken {
+            sub,
+            ttl_secs,
+            dev_key,
+        }) => {
+            let loaded = config::load(&cli.config)?;
+            println!(
+                "{}",
+                dev::mint_dev_token(dev_key, &loaded.config, sub, *ttl_secs)?
+            );
+            Ok(())
+        }
+        Some(Command::Dev {
+            demo_listen,
+            dev_key,
+        }) => {
+            let loaded = config::load(&cli.config)?;
+            init_logging(&cli, &loaded)?;
+            run_dev(loaded, *demo_listen, dev_key).await
+        }
+        None => {
+            let loaded = config::load(&cli.config)?;
+            init_logging(&cli, &loaded)?;
+            run_router(loaded).await
+        }
+    }
+}
+
+fn init_logging(cli: &Cli, loaded: &LoadedConfig) -> anyhow::Result<()> {
+    let env = std::env::var("RUST_LOG").ok();
+    let filter = tollgate_telemetry::choose_filter(
+        cli.log_level.as_deref(),
+        env.as_deref(),
+        &loaded.config.log,
+    );
+    let format = match cli.log_format {
+        Some(LogFormatArg::Json) => LogFormat::Json,
+        Some(LogFormatArg::Text) => LogFormat::Text,
+        None => loaded.config.log.format,
+    };
+    tollgate_telemetry::init_logging(&filter, format).context("log")?;
+    Ok(())
+}
+
+async fn validate(path: &Path) -> anyhow::Result<()> {
+    let loaded = config::load(path)?;
+    let gateway = server::build(&loaded).await?;
+    if let Some(jwt) = &gateway.jwt {
+        jwt.shutdown();
+    }
+    println!("ok");
+    Ok(())
+}
+
+async fn run_router(loaded: LoadedConfig) -> anyhow::Result<()> {
+    let gateway = server::build(&loaded).await?;
+    let listener = gateway.bind().await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        listen = %addr,
+        graphql = %format!("http://{addr}{}", loaded.config.http.graphql_path),
+        subgraphs = gateway.supergraph.subgraphs().len(),
+        supergraph_hash = %&gateway.supergraph.hash()[..12],
+        jwt = gateway.jwt.is_some(),
+        "Tollgate is listening"
+    );
+    gateway.serve(listener, server::shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn run_dev(
+    loaded: LoadedConfig,
+    demo_listen: SocketAddr,
+    dev_key: &Path,
+) -> anyhow::Result<()> {
+    let demo = tollgate_demo::spawn(demo_listen)
+        .await
+        .with_context(|| format!("cannot start the demo subgraphs on {demo_listen}"))?;
+    let gateway = server::build(&loaded).await?;
+    let listener = gateway.bind().await?;
+    let addr = listener.local_addr()?;
+    let router_url = format!("http://{addr}{}", loaded.config.http.graphql_path);
+    let token = if loaded.config.jwt.is_some() {
+        match dev::mint_dev_token(dev_key, &loaded.config, "1", 24 * 3600) {
+            Ok(token) => Some(token),
+            Err(error) => {
+                tracing::warn!(%error, "no sample token");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    println!(
+        "{}",
+        dev::banner(
+            &router_url,
+            &format!("http://{}", demo.addr()),
+            token.as_deref()
+        )
+    );
+    gateway.serve(listener, server::shutdown_signal()).await?;
+    drop(demo);
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! Wiring: builds the runtime (supergraph, subgraph client, JWT plugin) from
+//! a loaded config, mounts the axum app, and serves it with graceful
+//! shutdown. Used by `tollgate`, `tollgate dev` and the end-to-end tests.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tollgate_core::plugin::Plugin;
+use tollgate_core::runtime::{Runtime, RuntimeError};
+use tollgate_core::supergraph::SupergraphError;
+use tollgate_core::{RuntimeHandle, Supergraph};
+use tollgate_jwt::{JwtAuthenticator, JwtPlugin, JwtSetupError};
+use tollgate_subgraph::{ClientBuildError, HttpSubgraphClient, DEFAULT_MAX_RESPONSE_BYTES};
+
+use crate::config::LoadedConfig;
+
+/// Why the router could not start. Each message names the config key.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The supergraph file cannot be read.
+    #[error("supergraph.path: cannot read {path}: {source}")]
+    ReadSupergraph {
+        /// Resolved path.
+        path: PathBuf,
+        /// I/O error.
+        source: std::io::Error,
+    },
+    /// The supergraph is not usable.
+    #[error("supergraph.path: {path}: {source}")]
+    Supergraph {
+        /// Resolved path.
+        path: PathBuf,
+        /// What is wrong.
+        source: SupergraphError,
+    },
+    /// The runtime could not be built.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The JWT plugin could not be built.
+    #[error(transparent)]
+    Jwt(#[from] JwtSetupError),
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Client(#[from] ClientBuildError),
+    /// The listen address cannot be bound.
+    #[error("http.listen: cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// A built router, ready to serve.
+pub struct Gateway {
+    /// The runtime handle (swap it to reload).
+    pub runtime: Arc<RuntimeHandle>,
+    /// The axum app.
+    pub app: axum::Router,
+    /// The JWT authenticator, when configured.
+    pub jwt: Option<JwtAuthenticator>,
+    /// The address from `http.listen`.
+    pub listen: SocketAddr,
+    /// The loaded supergraph.
+    pub supergraph: Arc<Supergraph>,
+}
+
+/// Reads and parses the supergraph named by the config.
+pub fn load_supergraph(loaded: &LoadedConfig) -> Result<Supergraph, StartError> {
+    let path = loaded.supergraph_path();
+    let sdl = std::fs::read_to_string(&path).map_err(|source| StartError::ReadSupergraph {
+        path: path.clone(),
+        source,
+    })?;
+    Supergraph::parse(&sdl).map_err(|source| StartError::Supergraph { path, source })
+}
+
+/// Builds everything the router needs from a loaded config.
+pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
+    let config = &loaded.config;
+    let supergraph = Arc::new(load_supergraph(loaded)?);
+    let client = Arc::new(HttpSubgraphClient::new(DEFAULT_MAX_RESPONSE_BYTES)?);
+    let mut plugins: Vec<Arc<dyn Plugin>> = Vec::new();
+    let jwt = match &config.jwt {
+        Some(jwt_config) => {
+            let authenticator = JwtAuthenticator::new(jwt_config.clone(), &loaded.base_dir).await?;
+            plugins.push(Arc::new(JwtPlugin::new(authenticator.clone())));
+            Some(authenticator)
+        }
+        None => None,
+    };
+    let runtime = Runtime::new(
+        supergraph.clone(),
+        &config.subgraphs,
+        config.limits.clone(),
+        client,
+        plugins,
+    )?;
+    let runtime = Arc::new(RuntimeHandle::new(runtime));
+    let app = tollgate_core::http::router(runtime.clone(), &config.http);
+    Ok(Gateway {
+        runtime,
+        app,
+        jwt,
+        listen: config.http.listen,
+        supergraph,
+    })
+}
+
+impl Gateway {
+    /// Binds `http.listen`.
+    pub async fn bind(&self) -> Result<TcpListener, StartError> {
+        TcpListener::bind(self.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: self.listen,
+                source,
+            })
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let jwt = self.jwt.clone();
+        let result = axum::serve(listener, self.app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Some(jwt) = jwt {
+            jwt.shutdown();
+        }
+        result
+    }
+
+    /// Serves on `listener` in a background task (tests, `tollgate dev`).
+    pub fn spawn(self, listener: TcpListener) -> std::io::Result<RunningGateway> {
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let runtime = self.runtime.clone();
+        let task = tokio::spawn(self.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        Ok(RunningGateway {
+            addr,
+            runtime,
+            stop: Some(stop),
+            task,
+        })
+    }
+}
+
+/// A router serving in the background; dropping it stops the server.
+pub struct RunningGateway {
+    addr: SocketAddr,
+    runtime: Arc<RuntimeHandle>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningGateway {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The runtime handle.
+    pub fn runtime(&self) -> &Arc<RuntimeHandle> {
+        &self.runtime
+    }
+
+    /// Stops accepting connections, waits for in-flight requests to finish.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(join) => Err(std::io::Error::other(join)),
+        }
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Resolves when the process receives SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received, draining in-flight requests");
+}

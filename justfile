@@ -1,0 +1,35 @@
+# Thin wrappers over cargo. `cargo install just` if you want them; every recipe
+# is a one-liner you can also type yourself.
+
+# Run the router on the embedded demo (subgraphs in-process, dev keys, sample token).
+dev:
+    cargo run --release -- dev
+
+# Run every test (the same command CI runs after fmt and clippy).
+test:
+    cargo test --workspace
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Everything CI runs.
+ci:
+    bash .ci/run
+
+# Check the config and the files it references.
+validate config="router.yaml":
+    cargo run -- config validate --config {{config}}
+
+# Print the config's JSON Schema.
+schema:
+    cargo run -- config schema
+
+# Recompose schemas/supergraph.graphql from the subgraph SDLs (needs node + npm).
+compose:
+    cd schemas && npm ci && node compose.mjs
+
+# JWT overhead benchmark (release build, loopback, wrk): JWT off / on (cached) / on (cache off).
+bench:
+    bash bench/jwt.sh
