@@ -96,9 +96,11 @@ pub(crate) fn expand_str(
         match (lookup(name), default) {
             (Some(value), _) => out.push_str(&value),
             (None, Some(default)) => out.push_str(default),
-            (None, None) => return Err(format!(
+            (None, None) => {
+                return Err(format!(
                 "environment variable `{name}` is not set and the placeholder has no `:-default`"
-            )),
+            ))
+            }
         }
         rest = &after[end + 1..];
     }
