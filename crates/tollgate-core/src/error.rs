@@ -42,7 +42,7 @@ pub enum ClientError {
     UnknownOperationName(String),
     /// Variable values that cannot be coerced to their declared types.
     #[error("{}", .0.message)]
-    BadUserInput(GraphqlError),
+    BadUserInput(Box<GraphqlError>),
     /// Authentication failed: a present but invalid credential, or a missing one when required.
     #[error("{message}")]
     Unauthenticated {
@@ -141,7 +141,7 @@ impl ClientError {
                 .cloned()
                 .map(|e| e.with_extension("code", code))
                 .collect(),
-            Self::BadUserInput(error) => vec![error.clone().with_extension("code", code)],
+            Self::BadUserInput(error) => vec![(**error).clone().with_extension("code", code)],
             Self::Unauthenticated {
                 reason, message, ..
             } => vec![GraphqlError::new(message.clone(), code).with_extension("reason", *reason)],

@@ -178,7 +178,10 @@ fn coerce_variables(
         &values,
     )
     .map_err(|e| {
-        ClientError::BadUserInput(GraphqlError::new(e.message().to_string(), "BAD_USER_INPUT"))
+        ClientError::BadUserInput(Box::new(GraphqlError::new(
+            e.message().to_string(),
+            "BAD_USER_INPUT",
+        )))
     })
 }
 

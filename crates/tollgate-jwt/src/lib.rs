@@ -289,7 +289,10 @@ impl JwtAuthenticator {
                     .flat_map(|s| s.keys.iter())
                     .any(|k| k.kid.as_deref() == Some(kid))
             };
-            if !has_kid(&sets) && store.has_remote() && store.refetch_for_unknown_kid().await {
+            if !has_kid(&sets) && store.has_remote() {
+                // Re-read even when this call hit the cooldown: a concurrent
+                // request's refetch may just have brought the key.
+                store.refetch_for_unknown_kid().await;
                 sets = store.snapshot();
             }
             let with_kid: Vec<&jwks::Key> = sets

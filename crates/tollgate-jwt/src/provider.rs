@@ -48,6 +48,7 @@ struct Provider {
     digest: Mutex<Option<[u8; 32]>>,
     fetch_lock: tokio::sync::Mutex<()>,
     last_attempt: Mutex<Option<Instant>>,
+    last_kid_refetch: Mutex<Option<Instant>>,
 }
 
 /// All providers' key sets, with a generation bumped on every change.
@@ -144,6 +145,7 @@ impl KeyStore {
                 digest: Mutex::new(digest),
                 fetch_lock: tokio::sync::Mutex::new(()),
                 last_attempt: Mutex::new(None),
+                last_kid_refetch: Mutex::new(None),
             });
         }
         Ok(Arc::new(Self {
@@ -238,16 +240,22 @@ impl KeyStore {
                 continue;
             }
             let _guard = provider.fetch_lock.lock().await;
-            if self.in_cooldown(provider) {
-                metrics::counter!("apollo_authentication_cooldown_count", "kind" => "JWT")
-                    .increment(1);
-                continue;
+            let now = Instant::now();
+            {
+                let mut last = provider.last_kid_refetch.lock();
+                if last.is_some_and(|at| now.duration_since(at) < self.cooldown) {
+                    metrics::counter!("apollo_authentication_cooldown_count", "kind" => "JWT")
+                        .increment(1);
+                    continue;
+                }
+                *last = Some(now);
             }
             fetched |= self.fetch(provider).await;
         }
         fetched
     }
 
+    /// Whether the last fetch attempt (of any kind) is within the cooldown.
     fn in_cooldown(&self, provider: &Provider) -> bool {
         provider
             .last_attempt
