@@ -18,7 +18,7 @@ pub mod products;
 pub mod reviews;
 mod server;
 
-pub use server::{app, serve, spawn, DemoHandle};
+pub use server::{app, app_counting, serve, spawn, DemoHandle};
 
 /// The subgraph names, which are also their URL paths.
 pub const SUBGRAPHS: [&str; 4] = ["accounts", "products", "reviews", "inventory"];

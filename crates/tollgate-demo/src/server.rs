@@ -2,6 +2,8 @@
 //! `/products`, `/reviews`, `/inventory` (GraphQL JSON) and `GET /health`.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -35,9 +37,25 @@ impl Subgraph {
     }
 }
 
+#[derive(Clone)]
+struct Route {
+    subgraph: Subgraph,
+    requests: Arc<AtomicUsize>,
+}
+
 /// Builds the axum app serving all four subgraphs (fresh state per call).
 pub fn app() -> axum::Router {
-    let route = |subgraph: Subgraph| post(graphql).with_state(subgraph);
+    app_counting(Arc::default())
+}
+
+/// Like [`app`], counting every GraphQL request in `requests`.
+pub fn app_counting(requests: Arc<AtomicUsize>) -> axum::Router {
+    let route = |subgraph: Subgraph| {
+        post(graphql).with_state(Route {
+            subgraph,
+            requests: requests.clone(),
+        })
+    };
     axum::Router::new()
         .route_service("/accounts", route(Subgraph::Accounts(accounts::schema())))
         .route_service("/products", route(Subgraph::Products(products::schema())))
@@ -57,7 +75,9 @@ fn bad_request(message: String) -> Response {
         .into_response()
 }
 
-async fn graphql(State(subgraph): State<Subgraph>, body: Bytes) -> Response {
+async fn graphql(State(route): State<Route>, body: Bytes) -> Response {
+    route.requests.fetch_add(1, Ordering::SeqCst);
+    let subgraph = route.subgraph;
     let value: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
         Err(error) => return bad_request(format!("invalid JSON body: {error}")),
@@ -83,6 +103,7 @@ pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
 /// A demo server running in a background task; dropping it stops the server.
 pub struct DemoHandle {
     addr: SocketAddr,
+    requests: Arc<AtomicUsize>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -90,6 +111,11 @@ impl DemoHandle {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// How many GraphQL requests the subgraphs have received.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
     }
 
     /// The URL of one subgraph, e.g. `http://127.0.0.1:4100/accounts`.
@@ -108,6 +134,12 @@ impl Drop for DemoHandle {
 pub async fn spawn(addr: SocketAddr) -> std::io::Result<DemoHandle> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let task = tokio::spawn(serve(listener));
-    Ok(DemoHandle { addr, task })
+    let requests = Arc::new(AtomicUsize::new(0));
+    let app = app_counting(requests.clone());
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(DemoHandle {
+        addr,
+        requests,
+        task,
+    })
 }

@@ -1,0 +1,192 @@
+//! The real `tollgate` binary: config validation, the JSON Schema, start-up
+//! errors before listening, serving /health, and graceful exit on SIGTERM.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tollgate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("TOLLGATE_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn temp_config(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tollgate-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("router.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn validate_accepts_the_default_config() {
+    let output = tollgate(&["config", "validate"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok");
+}
+
+#[test]
+fn validate_reports_every_error_with_its_key() {
+    let path = temp_config(
+        "bad",
+        "supergraph: { path: x.graphql }\nhttp: { graphql_path: nope, max_body_bytes: 0 }\n",
+    );
+    let output = tollgate(&["config", "validate", "--config", path.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("http.graphql_path: `nope` must start with `/`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("http.max_body_bytes: must be greater than 0"),
+        "{stderr}"
+    );
+
+    let path = temp_config(
+        "variant",
+        "supergraph: { path: x.graphql }\njwt:\n  jwks_providers:\n    - source: s3\n",
+    );
+    let output = tollgate(&["config", "validate", "--config", path.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("jwt.jwks_providers[0]"), "{stderr}");
+    assert!(
+        stderr.contains("unknown variant `s3`, expected `remote` or `file`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("line 4"), "{stderr}");
+}
+
+#[test]
+fn validate_checks_referenced_files() {
+    let path = temp_config("missing", "supergraph: { path: missing.graphql }\n");
+    let output = tollgate(&["config", "validate", "--config", path.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("supergraph.path: cannot read"), "{stderr}");
+
+    let sg = root().join("schemas/supergraph.graphql");
+    let text = format!(
+        "supergraph: {{ path: {} }}\nsubgraphs: {{ billing: {{ timeout: 1s }} }}\n",
+        sg.display()
+    );
+    let path = temp_config("unknown-subgraph", &text);
+    let output = tollgate(&["config", "validate", "--config", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("subgraphs.billing: no subgraph named `billing`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn schema_prints_json_schema() {
+    let output = tollgate(&["config", "schema"]);
+    assert!(output.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(schema.to_string().contains("jwks_providers"), "{schema}");
+    assert!(schema["properties"]["supergraph"].is_object());
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn get_health(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+#[test]
+fn serves_health_and_exits_cleanly_on_sigterm() {
+    let port = free_port();
+    let sg = root().join("schemas/supergraph.graphql");
+    let path = temp_config(
+        "serve",
+        &format!(
+            "supergraph: {{ path: {} }}\nhttp: {{ listen: \"127.0.0.1:{port}\" }}\n",
+            sg.display()
+        ),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["--config", path.to_str().unwrap(), "--log-format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut health = None;
+    while Instant::now() < deadline {
+        if let Some(response) = get_health(port) {
+            health = Some(response);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let health = health.expect("router answered /health");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(health.ends_with(r#"{"status":"ok"}"#), "{health}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "router did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.contains("\"Tollgate is listening\""),
+        "JSON log lines: {stderr}"
+    );
+}
+
+#[test]
+fn startup_errors_exit_non_zero_before_listening() {
+    let path = temp_config("bad-sg", "supergraph: { path: /dev/null }\n");
+    let output = tollgate(&["--config", path.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("supergraph.path"), "{stderr}");
+}

@@ -1,0 +1,237 @@
+//! JWT authentication end to end: the real router with the JWT plugin, the
+//! repository's DEV ONLY key set as a file provider, real signed tokens, and
+//! the demo `accounts` subgraph resolving `me` from the forwarded claims.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use tollgate_e2e::{workspace_root, TestEnv, TestResponse};
+
+const ME: &str = "{ me { id name username } }";
+
+fn jwt_yaml(require: bool, forward: bool, extra: &str) -> String {
+    format!(
+        "jwt:\n  require_authentication: {require}\n  jwks_providers:\n    - source: file\n      path: dev/dev-jwks.json\n  issuers: [https://dev.tollgate.local/]\n  audiences: [tollgate-demo]\n  forward_claims_to_upstream_extensions:\n    enabled: {forward}\n{extra}"
+    )
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn dev_key() -> EncodingKey {
+    let pem = std::fs::read(workspace_root().join("dev/dev-private-key.pem")).unwrap();
+    EncodingKey::from_rsa_pem(&pem).unwrap()
+}
+
+fn claims(sub: &str) -> Value {
+    json!({"sub": sub, "iat": now(), "exp": now() + 600, "iss": "https://dev.tollgate.local/", "aud": "tollgate-demo"})
+}
+
+fn sign(claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("tollgate-dev".into());
+    jsonwebtoken::encode(&header, claims, &dev_key()).unwrap()
+}
+
+async fn me(env: &TestEnv, headers: &[(&str, &str)]) -> TestResponse {
+    env.post_with(json!({"query": ME}), headers).await
+}
+
+fn assert_refused(response: &TestResponse, reason: &str) {
+    assert_eq!(response.status, 401, "{}", response.text);
+    assert_eq!(
+        response.code(),
+        Some("UNAUTHENTICATED"),
+        "{}",
+        response.text
+    );
+    assert_eq!(
+        response.body["errors"][0]["extensions"]["reason"], reason,
+        "{}",
+        response.text
+    );
+    assert!(response.body.get("data").is_none());
+    let challenge = response.headers["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+}
+
+#[tokio::test]
+async fn me_comes_from_forwarded_claims() {
+    let env = TestEnv::start(&jwt_yaml(false, true, "")).await;
+    let token = sign(&claims("1"));
+    let response = me(&env, &[("authorization", &format!("Bearer {token}"))]).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(
+        response.body,
+        json!({"data": {"me": {"id": "1", "name": "Ada Lovelace", "username": "@ada"}}})
+    );
+    // The token printed by `tollgate dev` works too.
+    let dev = tollgate::dev::mint_dev_token(
+        &workspace_root().join("dev/dev-private-key.pem"),
+        &env.config.config,
+        "3",
+        60,
+    )
+    .unwrap();
+    let response = me(&env, &[("authorization", &format!("Bearer {dev}"))]).await;
+    assert_eq!(response.body["data"]["me"]["name"], "Grace Hopper");
+}
+
+#[tokio::test]
+async fn anonymous_requests_pass_when_not_required() {
+    let env = TestEnv::start(&jwt_yaml(false, true, "")).await;
+    let response = me(&env, &[]).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, json!({"data": {"me": null}}));
+}
+
+#[tokio::test]
+async fn without_forwarding_subgraphs_see_no_claims() {
+    let env = TestEnv::start(&jwt_yaml(false, false, "")).await;
+    let token = sign(&claims("1"));
+    let response = me(&env, &[("authorization", &format!("Bearer {token}"))]).await;
+    assert_eq!(response.body, json!({"data": {"me": null}}));
+}
+
+#[tokio::test]
+async fn missing_token_is_refused_before_any_subgraph_when_required() {
+    let env = TestEnv::start(&jwt_yaml(true, true, "")).await;
+    let response = me(&env, &[]).await;
+    assert_refused(&response, "MISSING_TOKEN");
+    assert_eq!(response.headers["www-authenticate"], "Bearer");
+    // Even a malformed document is refused with 401 first.
+    let response = env.post(json!({"query": "{ nope"})).await;
+    assert_refused(&response, "MISSING_TOKEN");
+    assert_eq!(env.demo.requests(), 0, "no subgraph was called");
+}
+
+#[tokio::test]
+async fn negative_suite_is_refused_before_any_subgraph() {
+    let env = TestEnv::start(&jwt_yaml(false, true, "  max_token_bytes: 4096\n")).await;
+    let good = sign(&claims("1"));
+    let parts: Vec<&str> = good.split('.').collect();
+    let b64 = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let with = |key: &str, value: Value| {
+        let mut c = claims("1");
+        c[key] = value;
+        sign(&c)
+    };
+    let hs_confusion = {
+        let public = std::fs::read(workspace_root().join("dev/dev-jwks.json")).unwrap();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("tollgate-dev".into());
+        jsonwebtoken::encode(&header, &claims("1"), &EncodingKey::from_secret(&public)).unwrap()
+    };
+    let mut no_iss = claims("1");
+    no_iss.as_object_mut().unwrap().remove("iss");
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("{}.{}.", b64(json!({"alg": "none"})), parts[1]),
+            "ALGORITHM_NOT_ALLOWED",
+        ),
+        (
+            format!("{}.{}.", b64(json!({"alg": "NONE"})), parts[1]),
+            "ALGORITHM_NOT_ALLOWED",
+        ),
+        (
+            format!("{}.{}.{}", b64(json!({"alg": "nOnE"})), parts[1], parts[2]),
+            "ALGORITHM_NOT_ALLOWED",
+        ),
+        (hs_confusion, "ALGORITHM_NOT_ALLOWED"),
+        (format!("{}.{}.", parts[0], parts[1]), "INVALID_SIGNATURE"),
+        (
+            format!("{}.{}.{}", parts[0], b64(claims("2")), parts[2]),
+            "INVALID_SIGNATURE",
+        ),
+        (with("exp", json!(now() - 3600)), "TOKEN_EXPIRED"),
+        (with("nbf", json!(now() + 3600)), "TOKEN_NOT_YET_VALID"),
+        (
+            with("iss", json!("https://evil.example.com/")),
+            "INVALID_ISSUER",
+        ),
+        (sign(&no_iss), "INVALID_ISSUER"),
+        (with("aud", json!("someone-else")), "INVALID_AUDIENCE"),
+        (with("padding", json!("x".repeat(5000))), "TOKEN_TOO_LARGE"),
+        ("%%%garbage%%%.x.y".to_owned(), "MALFORMED_TOKEN"),
+        ("onlyone".to_owned(), "MALFORMED_TOKEN"),
+    ];
+    for (token, reason) in cases {
+        let response = me(&env, &[("authorization", &format!("Bearer {token}"))]).await;
+        assert_refused(&response, reason);
+        assert!(
+            !response.text.contains(&token[..token.len().min(30)]),
+            "token echoed"
+        );
+    }
+    // Audience arrays: one accepted entry is enough.
+    let response = me(
+        &env,
+        &[(
+            "authorization",
+            &format!("Bearer {}", with("aud", json!(["x", "tollgate-demo"]))),
+        )],
+    )
+    .await;
+    assert_eq!(response.body["data"]["me"]["id"], "1");
+    let before = env.demo.requests();
+
+    let response = me(&env, &[("authorization", "Bearer ")]).await;
+    assert_refused(&response, "MALFORMED_TOKEN");
+    let response = env
+        .send(
+            env.client
+                .post(env.url())
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {good}"))
+                .header("authorization", format!("Bearer {good}"))
+                .body(json!({"query": ME}).to_string()),
+        )
+        .await;
+    assert_refused(&response, "MALFORMED_TOKEN");
+    assert_eq!(
+        env.demo.requests(),
+        before,
+        "refused requests never reach a subgraph"
+    );
+
+    // Wrong prefix or wrong location: not a credential for us, so anonymous.
+    let response = me(&env, &[("authorization", &format!("Token {good}"))]).await;
+    assert_eq!(response.body, json!({"data": {"me": null}}));
+    let response = me(&env, &[("x-token", &good)]).await;
+    assert_eq!(response.body, json!({"data": {"me": null}}));
+}
+
+#[tokio::test]
+async fn lookup_locations_in_order_with_cookies() {
+    let env = TestEnv::start(&jwt_yaml(
+        true,
+        true,
+        "  lookup_locations:\n    - { source: header, name: authorization, prefix: \"Bearer \" }\n    - { source: cookies, name: auth_token }\n",
+    ))
+    .await;
+    let token = sign(&claims("4"));
+    let response = me(
+        &env,
+        &[("cookie", &format!("theme=dark; auth_token={token}"))],
+    )
+    .await;
+    assert_eq!(response.body["data"]["me"]["name"], "Edsger Dijkstra");
+    let first = sign(&claims("2"));
+    let response = me(
+        &env,
+        &[
+            ("authorization", &format!("Bearer {first}")),
+            ("cookie", &format!("auth_token={token}")),
+        ],
+    )
+    .await;
+    assert_eq!(
+        response.body["data"]["me"]["id"], "2",
+        "the header comes first"
+    );
+}
