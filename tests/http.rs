@@ -1,6 +1,8 @@
 //! GraphQL over HTTP, end to end: the real router app against the real demo
 //! subgraphs over loopback HTTP.
 
+#![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+
 use serde_json::{json, Value};
 use tollgate_e2e::TestEnv;
 

@@ -2,6 +2,8 @@
 //! repository's DEV ONLY key set as a file provider, real signed tokens, and
 //! the demo `accounts` subgraph resolving `me` from the forwarded claims.
 
+#![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};

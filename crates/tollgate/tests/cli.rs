@@ -1,6 +1,8 @@
 //! The real `tollgate` binary: config validation, the JSON Schema, start-up
 //! errors before listening, serving /health, and graceful exit on SIGTERM.
 
+#![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

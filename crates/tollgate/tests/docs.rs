@@ -1,6 +1,8 @@
 //! The documentation lists every error code, JWT reason and config key the
 //! code has: these tests fail when something is added without its doc.
 
+#![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+
 use std::path::Path;
 
 fn doc(name: &str) -> String {
