@@ -733,3 +733,45 @@ async fn remote_down_then_up_and_failed_refresh_keeps_keys() {
     server.set(None);
     auth.shutdown();
 }
+
+#[test]
+fn outcomes_and_cooldowns_are_counted() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let key = ed_key("k");
+            let server = JwksServer::start(Some(jwks(&[&key]))).await;
+            let auth = server.auth(", prefetch: true").await;
+            assert_eq!(
+                reason(&auth, &bearer(&sign(&key, Some("k"), &claims()))).await,
+                "VERIFIED"
+            );
+            for kid in ["a", "b", "c"] {
+                let token = sign(&key, Some(kid), &claims());
+                assert_eq!(reason(&auth, &bearer(&token)).await, "UNKNOWN_KEY");
+            }
+            auth.shutdown();
+        })
+    });
+    let snapshot = snapshotter.snapshot().into_vec();
+    let counter = |name: &str| -> u64 {
+        snapshot
+            .iter()
+            .filter(|(key, ..)| key.key().name() == name)
+            .map(|(.., value)| match value {
+                DebugValue::Counter(n) => *n,
+                _ => 0,
+            })
+            .sum()
+    };
+    assert_eq!(counter("apollo_authentication_success_count"), 1);
+    assert_eq!(counter("apollo_authentication_failure_count"), 3);
+    // The first unknown kid refetches; the next two hit the cooldown.
+    assert_eq!(counter("apollo_authentication_cooldown_count"), 2);
+}
