@@ -158,7 +158,10 @@ fn parse_key_inner(jwk: &Value) -> Result<Option<Key>, String> {
         "RSA" => {
             let n = required(jwk, "n")?;
             let e = required(jwk, "e")?;
-            check_b64(n)?;
+            // RFC 7518 §3.3: RSA keys of 2048 bits or more.
+            if check_b64(n)? < 256 {
+                return Err("RSA key shorter than 2048 bits".to_owned());
+            }
             check_b64(e)?;
             let decoding = DecodingKey::from_rsa_components(n, e).map_err(|e| e.to_string())?;
             (KeyFamily::Rsa, decoding)

@@ -460,6 +460,7 @@ async fn jwks_with_bad_keys_keeps_the_good_ones_and_honours_use_and_alg() {
     let setup = FileSetup::new(&json!({"keys": [
         {"kty": "RSA", "kid": "broken", "n": "!!", "e": "AQAB"},
         {"kty": "XYZ", "kid": "weird"},
+        {"kty": "RSA", "kid": "short", "n": b64(&[0xc5; 128]), "e": "AQAB"},
         enc_only.jwk, verify_op_missing.jwk, pinned.jwk, good.jwk
     ]}));
     let config: JwtConfig =
