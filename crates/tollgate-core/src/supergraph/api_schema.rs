@@ -4,7 +4,9 @@
 
 use std::collections::HashSet;
 
-use apollo_compiler::schema::{ComponentName, ExtendedType};
+use apollo_compiler::collections::IndexMap;
+
+use apollo_compiler::schema::{Component, ComponentName, ExtendedType, FieldDefinition};
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{ast, Name, Schema};
 
@@ -65,37 +67,13 @@ pub(crate) fn api_schema(
                 let object = object.make_mut();
                 strip_schema(&mut object.directives);
                 object.implements_interfaces.retain(keep_member);
-                object.fields.retain(|_, f| {
-                    !hidden(&f.directives) && !removed.contains(f.ty.inner_named_type())
-                });
-                for field in object.fields.values_mut() {
-                    let field = field.make_mut();
-                    strip_ast(&mut field.directives);
-                    field.arguments.retain(|a| {
-                        !hidden(&a.directives) && !removed.contains(a.ty.inner_named_type())
-                    });
-                    for argument in &mut field.arguments {
-                        strip_ast(&mut argument.make_mut().directives);
-                    }
-                }
+                clean_fields(&mut object.fields, &hidden, &strip_ast, &removed);
             }
             ExtendedType::Interface(interface) => {
                 let interface = interface.make_mut();
                 strip_schema(&mut interface.directives);
                 interface.implements_interfaces.retain(keep_member);
-                interface.fields.retain(|_, f| {
-                    !hidden(&f.directives) && !removed.contains(f.ty.inner_named_type())
-                });
-                for field in interface.fields.values_mut() {
-                    let field = field.make_mut();
-                    strip_ast(&mut field.directives);
-                    field.arguments.retain(|a| {
-                        !hidden(&a.directives) && !removed.contains(a.ty.inner_named_type())
-                    });
-                    for argument in &mut field.arguments {
-                        strip_ast(&mut argument.make_mut().directives);
-                    }
-                }
+                clean_fields(&mut interface.fields, &hidden, &strip_ast, &removed);
             }
             ExtendedType::Union(union_) => {
                 let union_ = union_.make_mut();
@@ -141,4 +119,25 @@ pub(crate) fn api_schema(
     schema
         .validate()
         .map_err(|with_errors| SupergraphError::ApiSchema(with_errors.errors.to_string()))
+}
+
+/// Drops hidden fields and arguments (and those whose type was removed) and
+/// strips machinery directives from the rest.
+fn clean_fields(
+    fields: &mut IndexMap<Name, Component<FieldDefinition>>,
+    hidden: &dyn Fn(&ast::DirectiveList) -> bool,
+    strip: &dyn Fn(&mut ast::DirectiveList),
+    removed: &HashSet<Name>,
+) {
+    fields.retain(|_, f| !hidden(&f.directives) && !removed.contains(f.ty.inner_named_type()));
+    for field in fields.values_mut() {
+        let field = field.make_mut();
+        strip(&mut field.directives);
+        field
+            .arguments
+            .retain(|a| !hidden(&a.directives) && !removed.contains(a.ty.inner_named_type()));
+        for argument in &mut field.arguments {
+            strip(&mut argument.make_mut().directives);
+        }
+    }
 }
