@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # JWT overhead benchmark: the same single-subgraph query through the release
-# router with JWT off, JWT on (RS256, verification cache on) and JWT on with
-# the cache off. Loopback only; each run is bounded by DURATION.
+# router with JWT off, JWT on (RS256, verification cache on) without and with
+# claim forwarding, and JWT on with the cache off. Every run sends the same
+# Authorization header; "off" ignores it. Loopback only; each run is bounded by DURATION.
 # Usage: bench/jwt.sh   (env: DURATION=10s CONNECTIONS=16 WARMUP=3s ROUNDS=3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,10 +58,13 @@ write_config off ""
 write_config cached "$JWT_BASE"
 write_config uncached "$JWT_BASE
   verification_cache: { enabled: false }"
+write_config cached_noforward "jwt:
+  require_authentication: true
+  jwks_providers: [{ source: file, path: $PWD/dev/dev-jwks.json }]"
 
 export BENCH_TOKEN
 BENCH_TOKEN=$("$BIN/tollgate" dev-token --config "$work/cached.yaml" --ttl-secs 3600)
-BENCH_BODY='{"query":"query Me { me { id name username } }","operationName":"Me"}'
+export BENCH_BODY='{"query":"query Top { topProducts { upc name price } }","operationName":"Top"}'
 
 run_one() { # config -> prints RESULT line
   "$BIN/tollgate" --config "$work/$1.yaml" >"$work/$1.log" 2>&1 &
@@ -68,15 +72,20 @@ run_one() { # config -> prints RESULT line
   wait_health "http://127.0.0.1:$ROUTER_PORT/health"
   # Check the query answers what we expect before measuring.
   curl -sf "http://127.0.0.1:$ROUTER_PORT/graphql" -H 'content-type: application/json' \
-    -H "authorization: Bearer $BENCH_TOKEN" -d "$BENCH_BODY" | grep -q '"me"' || { echo "bad response from $1" >&2; kill $pid; return 1; }
+    -H "authorization: Bearer $BENCH_TOKEN" -d "$BENCH_BODY" | grep -q '"topProducts"' || { echo "bad response from $1" >&2; kill $pid; return 1; }
   wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" -s bench/post.lua "http://127.0.0.1:$ROUTER_PORT/graphql" >/dev/null
-  wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post.lua "http://127.0.0.1:$ROUTER_PORT/graphql" | grep '^RESULT'
+  local result
+  result=$(wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post.lua "http://127.0.0.1:$ROUTER_PORT/graphql" | grep '^RESULT')
+  if ! grep -q ' errors=0$' <<<"$result"; then
+    echo "$1: requests failed during the run: $result" >&2; kill $pid; return 1
+  fi
+  echo "$result"
   kill -TERM $pid; wait $pid 2>/dev/null || true
 }
 
 declare -A rps p99
 for round in $(seq 1 "$ROUNDS"); do
-  for mode in off cached uncached; do
+  for mode in off cached_noforward cached uncached; do
     line=$(run_one $mode)
     echo "round $round $mode: $line" >&2
     rps[$mode]+="$(sed -E 's/.*rps=([0-9.]+).*/\1/' <<<"$line") "
@@ -89,7 +98,7 @@ echo
 echo "| JWT mode | requests/s (median of $ROUNDS) | p99 ms (median) | throughput vs off |"
 echo "| --- | --- | --- | --- |"
 base=$(median <<<"${rps[off]}")
-for mode in off cached uncached; do
+for mode in off cached_noforward cached uncached; do
   r=$(median <<<"${rps[$mode]}"); p=$(median <<<"${p99[$mode]}")
   ratio=$(awk -v r="$r" -v b="$base" 'BEGIN {printf "%.1f%%", (r/b-1)*100}')
   echo "| $mode | $r | $p | $ratio |"

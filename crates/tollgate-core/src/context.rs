@@ -13,6 +13,7 @@ static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 pub struct RequestContext {
     request_id: u64,
     entries: HashMap<String, Value>,
+    aliases: Vec<(&'static str, &'static str)>,
 }
 
 impl RequestContext {
@@ -21,6 +22,7 @@ impl RequestContext {
         Self {
             request_id: NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed),
             entries: HashMap::new(),
+            aliases: Vec::new(),
         }
     }
 
@@ -29,9 +31,20 @@ impl RequestContext {
         self.request_id
     }
 
-    /// The value stored under `key`.
+    /// The value stored under `key` (or under the key `key` is an alias of).
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries.get(key)
+        self.entries.get(key).or_else(|| {
+            let (_, target) = self.aliases.iter().find(|(alias, _)| *alias == key)?;
+            self.entries.get(*target)
+        })
+    }
+
+    /// Makes `alias` read the value of `target` without copying it (for
+    /// compatibility keys such as Apollo's JWT claims key).
+    pub fn alias(&mut self, alias: &'static str, target: &'static str) {
+        if !self.aliases.contains(&(alias, target)) {
+            self.aliases.push((alias, target));
+        }
     }
 
     /// Stores `value` under `key`, returning the previous value.
@@ -61,7 +74,10 @@ mod tests {
         assert_ne!(a.request_id(), b.request_id());
         assert_eq!(a.insert("k", Value::from(1)), None);
         assert_eq!(a.get("k"), Some(&Value::from(1)));
+        a.alias("old", "k");
+        assert_eq!(a.get("old"), Some(&Value::from(1)));
         assert_eq!(a.remove("k"), Some(Value::from(1)));
+        assert!(a.get("old").is_none());
         assert!(a.get("k").is_none());
     }
 }

@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 pub use config::JwtConfig;
 pub use error::{AuthError, JwtSetupError};
 pub use lookup::LookupSource;
-pub use plugin::{JwtPlugin, FORWARDED_CLAIMS_CONTEXT_KEY};
+pub use plugin::JwtPlugin;
 
 use config::{AlgorithmName, LookupLocation};
 use provider::KeyStore;
@@ -330,14 +330,14 @@ impl JwtAuthenticator {
 
     /// `(field_name, claims)` to put under the subgraph request's
     /// `extensions`, or `None` when forwarding is off.
-    pub fn forwarded_claims(&self, token: &VerifiedToken) -> Option<(&str, Value)> {
+    pub fn forwarded_claims(&self, claims: &Map<String, Value>) -> Option<(&str, Value)> {
         let (field, include) = self.inner.forward.as_ref()?;
         let claims = match include {
-            None => Value::Object((*token.claims).clone()),
+            None => Value::Object(claims.clone()),
             Some(names) => Value::Object(
                 names
                     .iter()
-                    .filter_map(|n| token.claims.get(n).map(|v| (n.clone(), v.clone())))
+                    .filter_map(|n| claims.get(n).map(|v| (n.clone(), v.clone())))
                     .collect(),
             ),
         };

@@ -13,9 +13,6 @@ use tracing::Instrument;
 
 use crate::{JwtAuthenticator, APOLLO_CLAIMS_CONTEXT_KEY, CLAIMS_CONTEXT_KEY};
 
-/// Context key holding `{field_name: claims}` to merge into subgraph `extensions`.
-pub const FORWARDED_CLAIMS_CONTEXT_KEY: &str = "tollgate::authentication::forwarded_claims";
-
 /// The JWT authentication plugin.
 pub struct JwtPlugin {
     authenticator: JwtAuthenticator,
@@ -52,19 +49,10 @@ impl Plugin for JwtPlugin {
                         span.record("outcome", "verified");
                         span.record("lookup_source", tracing::field::display(&token.source));
                         let claims = Value::Object((*token.claims).clone());
-                        if let Some((field, forwarded)) =
-                            self.authenticator.forwarded_claims(&token)
-                        {
-                            let mut map = serde_json::Map::new();
-                            map.insert(field.to_owned(), forwarded);
-                            request
-                                .context
-                                .insert(FORWARDED_CLAIMS_CONTEXT_KEY, Value::Object(map));
-                        }
+                        request.context.insert(CLAIMS_CONTEXT_KEY, claims);
                         request
                             .context
-                            .insert(APOLLO_CLAIMS_CONTEXT_KEY, claims.clone());
-                        request.context.insert(CLAIMS_CONTEXT_KEY, claims);
+                            .alias(APOLLO_CLAIMS_CONTEXT_KEY, CLAIMS_CONTEXT_KEY);
                         ControlFlow::Continue(())
                     }
                     Err(error) => {
@@ -83,9 +71,11 @@ impl Plugin for JwtPlugin {
     }
 
     fn subgraph_request(&self, context: &RequestContext, request: &mut SubgraphRequest) -> Flow {
-        if let Some(Value::Object(forwarded)) = context.get(FORWARDED_CLAIMS_CONTEXT_KEY) {
-            for (key, value) in forwarded {
-                request.body.extensions.insert(key.clone(), value.clone());
+        // Forward what the router stage verified; scripts may have changed
+        // the claims in the context since, and that is what is sent.
+        if let Some(Value::Object(claims)) = context.get(CLAIMS_CONTEXT_KEY) {
+            if let Some((field, forwarded)) = self.authenticator.forwarded_claims(claims) {
+                request.body.extensions.insert(field.to_owned(), forwarded);
             }
         }
         ControlFlow::Continue(())
