@@ -156,3 +156,44 @@ pub async fn read(response: reqwest::Response) -> TestResponse {
         text,
     }
 }
+
+/// A scripted subgraph server: each path answers with whatever the handler
+/// returns for the GraphQL request body it received. Used to test error and
+/// null handling that the demo subgraphs never produce.
+pub async fn scripted_subgraphs(handler: fn(&str, &Value) -> Value) -> std::net::SocketAddr {
+    use axum::extract::{Path, State};
+    let app = axum::Router::new()
+        .route(
+            "/{subgraph}",
+            axum::routing::post(
+                |State(handler): State<fn(&str, &Value) -> Value>,
+                 Path(subgraph): Path<String>,
+                 body: axum::Json<Value>| async move {
+                    axum::Json(handler(&subgraph, &body.0))
+                },
+            ),
+        )
+        .with_state(handler);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind scripted subgraphs");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+/// Writes `text` to a fresh file under the target directory and returns its path.
+pub fn temp_file(name: &str, text: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = workspace_root()
+        .join("target")
+        .join("e2e-tmp")
+        .join(format!("{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write temp file");
+    path
+}

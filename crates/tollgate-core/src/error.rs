@@ -168,6 +168,7 @@ pub const ERROR_CODES: &[&str] = &[
     "INTERNAL_SERVER_ERROR",
     "SUBREQUEST_HTTP_ERROR",
     "SUBREQUEST_MALFORMED_RESPONSE",
+    "RESPONSE_VALIDATION_FAILED",
 ];
 
 /// A failure inside the router. Logged with its detail, never shown to clients.

@@ -137,7 +137,7 @@ pub fn prepare(
         .clone();
     let plan = planner::plan_operation(&runtime.supergraph, &document, &operation).map_err(
         |e| match e {
-            PlanError::NeedsSeveralSubgraphs(_) => ClientError::PlanningFailed(e.to_string()),
+            PlanError::Unsatisfiable(_) => ClientError::PlanningFailed(e.to_string()),
             PlanError::Internal(detail) => InternalError::Operation(detail).into(),
         },
     )?;

@@ -1,21 +1,32 @@
-//! Plan execution: runs the fetches of a [`QueryPlan`] through the
-//! [`SubgraphClient`], answers introspection locally, and merges everything
-//! into one GraphQL response. Subgraph failures become field errors with a
-//! client-safe message; details go to the log.
+//! Plan execution: runs the plan's fetches (parallel where the plan says
+//! so), merges every answer into one response tree in place, answers
+//! introspection locally, then [`shape`]s the tree into exactly the
+//! response the client asked for.
 
-use std::ops::ControlFlow;
+mod fetch;
+pub mod merge;
+mod shape;
+
+use std::collections::HashMap;
 
 use apollo_compiler::response::JsonMap;
 use apollo_compiler::validation::Valid;
+use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
 use crate::context::RequestContext;
 use crate::error::{ClientError, InternalError};
 use crate::pipeline::PreparedOperation;
-use crate::planner::{FetchNode, PlanNode};
+use crate::planner::{FetchNode, PathElem, PlanNode};
 use crate::response::{GraphqlError, GraphqlResponse};
 use crate::runtime::Runtime;
-use crate::subgraph::{SubgraphRequest, SubgraphRequestBody};
+use fetch::FetchOutcome;
+
+/// The response being assembled.
+struct State {
+    data: Value,
+    errors: Vec<GraphqlError>,
+}
 
 /// Runs a prepared operation with coerced variables.
 pub async fn execute(
@@ -24,24 +35,252 @@ pub async fn execute(
     prepared: &PreparedOperation,
     variables: &Valid<JsonMap>,
 ) -> Result<GraphqlResponse, ClientError> {
-    let mut response = match &prepared.plan.node {
-        Some(PlanNode::Fetch(fetch)) => fetch_node(runtime, context, fetch, variables).await?,
-        None => GraphqlResponse {
-            data: Some(Value::Object(Map::new())),
-            ..GraphqlResponse::default()
-        },
+    let json_variables = match serde_json::to_value(&**variables).map_err(InternalError::from)? {
+        Value::Object(map) => map,
+        _ => Map::new(),
     };
-    if prepared.plan.has_introspection {
-        merge_introspection(runtime, prepared, variables, &mut response)?;
+    let mut state = State {
+        data: Value::Object(Map::new()),
+        errors: Vec::new(),
+    };
+    if let Some(node) = &prepared.plan.node {
+        let run = Run {
+            runtime,
+            context,
+            variables: &json_variables,
+        };
+        run.node(node, &mut state).await?;
     }
-    Ok(response)
+    if prepared.plan.has_introspection {
+        introspect(runtime, prepared, variables, &mut state)?;
+    }
+    let data = shape::shape(
+        runtime.supergraph().api_schema(),
+        &prepared.document,
+        &prepared.operation,
+        variables,
+        &state.data,
+        &mut state.errors,
+    );
+    Ok(GraphqlResponse {
+        errors: state.errors,
+        data: Some(data),
+        extensions: None,
+    })
 }
 
-fn merge_introspection(
+struct Run<'a> {
+    runtime: &'a Runtime,
+    context: &'a RequestContext,
+    variables: &'a Map<String, Value>,
+}
+
+/// A fetch ready to send: the representations read from the data, and
+/// where each one's answer goes.
+struct Pending<'p> {
+    fetch: &'p FetchNode,
+    path: Option<&'p [PathElem]>,
+    representations: Vec<Value>,
+    /// For each object visited at the path, in visit order, the index of its
+    /// representation (`None`: not of the entity's type or no key).
+    slots: Vec<Option<usize>>,
+    /// The response path of the first object for each representation.
+    paths: Vec<Vec<Value>>,
+}
+
+impl Run<'_> {
+    fn node<'s>(
+        &'s self,
+        node: &'s PlanNode,
+        state: &'s mut State,
+    ) -> BoxFuture<'s, Result<(), ClientError>> {
+        Box::pin(async move {
+            match node {
+                PlanNode::Sequence(nodes) => {
+                    for node in nodes {
+                        self.node(node, state).await?;
+                    }
+                }
+                PlanNode::Parallel(nodes) => {
+                    if nodes
+                        .iter()
+                        .all(|n| matches!(n, PlanNode::Fetch(_) | PlanNode::Flatten(_)))
+                    {
+                        self.fetches(nodes, state).await?;
+                    } else {
+                        for node in nodes {
+                            self.node(node, state).await?;
+                        }
+                    }
+                }
+                PlanNode::Fetch(_) | PlanNode::Flatten(_) => {
+                    self.fetches(std::slice::from_ref(node), state).await?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs fetches that do not depend on each other concurrently, then
+    /// merges their answers in plan order.
+    async fn fetches(&self, nodes: &[PlanNode], state: &mut State) -> Result<(), ClientError> {
+        let supergraph = self.runtime.supergraph();
+        let schema = supergraph.supergraph_schema();
+        let matches = |condition: &str, typename: &str| {
+            condition == typename || schema.is_subtype(condition, typename)
+        };
+        let mut pending = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            match node {
+                PlanNode::Fetch(fetch) => pending.push(Pending {
+                    fetch,
+                    path: None,
+                    representations: Vec::new(),
+                    slots: Vec::new(),
+                    paths: Vec::new(),
+                }),
+                PlanNode::Flatten(flatten) => {
+                    let Some(entity) = &flatten.fetch.entity else {
+                        continue;
+                    };
+                    let mut item = Pending {
+                        fetch: &flatten.fetch,
+                        path: Some(&flatten.path),
+                        representations: Vec::new(),
+                        slots: Vec::new(),
+                        paths: Vec::new(),
+                    };
+                    let mut seen: HashMap<String, usize> = HashMap::new();
+                    merge::visit(
+                        &state.data,
+                        &flatten.path,
+                        &mut Vec::new(),
+                        &mut |object, concrete| {
+                            let typename = object.get("__typename").and_then(Value::as_str);
+                            let slot = if typename.is_none_or(|t| t == entity.type_name.as_str()) {
+                                entity
+                                    .representation
+                                    .project(object, &matches)
+                                    .map(|mut rep| {
+                                        if let Value::Object(rep) = &mut rep {
+                                            rep.insert(
+                                                "__typename".to_owned(),
+                                                Value::String(entity.type_name.to_string()),
+                                            );
+                                        }
+                                        let text = rep.to_string();
+                                        *seen.entry(text).or_insert_with(|| {
+                                            item.representations.push(rep);
+                                            item.paths.push(concrete.to_vec());
+                                            item.representations.len() - 1
+                                        })
+                                    })
+                            } else {
+                                None
+                            };
+                            item.slots.push(slot);
+                        },
+                    );
+                    if !item.representations.is_empty() {
+                        pending.push(item);
+                    }
+                }
+                PlanNode::Sequence(_) | PlanNode::Parallel(_) => {}
+            }
+        }
+        let outcomes = futures::future::join_all(pending.iter_mut().map(|item| {
+            let representations = item
+                .path
+                .is_some()
+                .then(|| std::mem::take(&mut item.representations));
+            fetch::send(
+                self.runtime,
+                self.context,
+                item.fetch,
+                self.variables,
+                representations,
+            )
+        }))
+        .await;
+        for (item, outcome) in pending.iter().zip(outcomes) {
+            let outcome = outcome?;
+            match item.path {
+                None => apply_root(state, outcome),
+                Some(path) => apply_entities(state, item, path, outcome),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn apply_root(state: &mut State, outcome: FetchOutcome) {
+    if let Some(data) = outcome.data {
+        merge::deep_merge(&mut state.data, data);
+    }
+    state.errors.extend(outcome.errors);
+}
+
+fn apply_entities(state: &mut State, item: &Pending<'_>, path: &[PathElem], outcome: FetchOutcome) {
+    let mut entities = match outcome.data {
+        Some(Value::Object(mut data)) => match data.remove("_entities") {
+            Some(Value::Array(entities)) => entities,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    for mut error in outcome.errors {
+        error.path = match error.path.take() {
+            Some(path) if path.first().and_then(Value::as_str) == Some("_entities") => path
+                .get(1)
+                .and_then(Value::as_u64)
+                .and_then(|i| item.paths.get(i as usize))
+                .map(|prefix| {
+                    let mut full = prefix.clone();
+                    full.extend(path.into_iter().skip(2));
+                    full
+                }),
+            other => other,
+        };
+        state.errors.push(error);
+    }
+    if entities.is_empty() {
+        return;
+    }
+    // Representations used by several objects get a copy each; the last
+    // user takes the original.
+    let mut remaining = vec![0usize; entities.len()];
+    for slot in item.slots.iter().flatten() {
+        if let Some(count) = remaining.get_mut(*slot) {
+            *count += 1;
+        }
+    }
+    let mut visit_index = 0;
+    merge::visit_mut(&mut state.data, path, &mut |object| {
+        let slot = item.slots.get(visit_index).copied().flatten();
+        visit_index += 1;
+        let Some(slot) = slot else {
+            return;
+        };
+        let Some(count) = remaining.get_mut(slot) else {
+            return;
+        };
+        *count -= 1;
+        let entity = if *count == 0 {
+            std::mem::take(&mut entities[slot])
+        } else {
+            entities[slot].clone()
+        };
+        if let Value::Object(entity) = entity {
+            merge::merge_objects(object, entity);
+        }
+    });
+}
+
+fn introspect(
     runtime: &Runtime,
     prepared: &PreparedOperation,
     variables: &Valid<JsonMap>,
-    response: &mut GraphqlResponse,
+    state: &mut State,
 ) -> Result<(), ClientError> {
     let supergraph = runtime.supergraph();
     let operation = &prepared.operation;
@@ -67,7 +306,7 @@ fn merge_introspection(
         )))
     })?;
     for error in partial.errors {
-        response.errors.push(GraphqlError {
+        state.errors.push(GraphqlError {
             message: error.message,
             locations: Vec::new(),
             path: None,
@@ -76,95 +315,7 @@ fn merge_introspection(
     }
     if let Some(data) = partial.data {
         let data = serde_json::to_value(data).map_err(InternalError::from)?;
-        if let (Some(Value::Object(target)), Value::Object(source)) = (&mut response.data, data) {
-            for (key, value) in source {
-                target.insert(key, value);
-            }
-        }
+        merge::deep_merge(&mut state.data, data);
     }
     Ok(())
-}
-
-async fn fetch_node(
-    runtime: &Runtime,
-    context: &RequestContext,
-    fetch: &FetchNode,
-    variables: &Valid<JsonMap>,
-) -> Result<GraphqlResponse, ClientError> {
-    let route = &runtime.routes[fetch.graph];
-    let mut body_variables = Map::new();
-    for name in &fetch.variables {
-        if let Some(value) = variables.get(name.as_str()) {
-            let value = serde_json::to_value(value).map_err(InternalError::from)?;
-            body_variables.insert(name.to_string(), value);
-        }
-    }
-    let mut request = SubgraphRequest {
-        subgraph: route.name.clone(),
-        url: route.url.clone(),
-        timeout: route.timeout,
-        headers: http::HeaderMap::new(),
-        body: SubgraphRequestBody {
-            query: fetch.operation.clone(),
-            operation_name: fetch.operation_name.clone(),
-            variables: body_variables,
-            extensions: Map::new(),
-        },
-    };
-    for plugin in &runtime.plugins {
-        if let ControlFlow::Break(error) = plugin.subgraph_request(context, &mut request) {
-            return Err(error);
-        }
-    }
-
-    let subgraph = route.name.clone();
-    let failed = |message: String, code: &str| GraphqlResponse {
-        errors: vec![GraphqlError::new(message, code).with_extension("service", &*subgraph)],
-        data: Some(Value::Null),
-        extensions: None,
-    };
-    let response = match runtime.client.send(request).await {
-        Ok(response) => response,
-        Err(error) => {
-            tracing::warn!(subgraph = %subgraph, error = %error, request_id = context.request_id(), "subgraph request failed");
-            return Ok(failed(
-                format!("HTTP fetch failed from '{subgraph}': {error}"),
-                "SUBREQUEST_HTTP_ERROR",
-            ));
-        }
-    };
-    let parsed: Result<GraphqlResponse, _> = serde_json::from_slice(&response.body);
-    match parsed {
-        Ok(mut body) if body.data.is_some() || !body.errors.is_empty() => {
-            for error in &mut body.errors {
-                // Locations point into the subgraph's operation, not the client's.
-                error.locations.clear();
-            }
-            if !response.status.is_success() {
-                body.errors.push(
-                    GraphqlError::new(
-                        format!("HTTP fetch failed from '{subgraph}': {}", response.status),
-                        "SUBREQUEST_HTTP_ERROR",
-                    )
-                    .with_extension("service", &*subgraph),
-                );
-            }
-            if body.data.is_none() {
-                body.data = Some(Value::Null);
-            }
-            body.extensions = None;
-            Ok(body)
-        }
-        _ if !response.status.is_success() => Ok(failed(
-            format!("HTTP fetch failed from '{subgraph}': {}", response.status),
-            "SUBREQUEST_HTTP_ERROR",
-        )),
-        _ => {
-            tracing::warn!(subgraph = %subgraph, request_id = context.request_id(), "subgraph answered a body that is not a GraphQL response");
-            Ok(failed(
-                format!("subgraph '{subgraph}' answered with an invalid GraphQL response"),
-                "SUBREQUEST_MALFORMED_RESPONSE",
-            ))
-        }
-    }
 }

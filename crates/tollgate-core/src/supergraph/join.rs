@@ -1,11 +1,15 @@
 //! Reads the join spec (`@join__graph`, `@join__type`, `@join__field`,
-//! `@join__unionMember`) into plain lookup tables: which subgraphs define
-//! each type and which can resolve each field.
+//! `@join__unionMember`, `@join__implements`) into plain lookup tables: which
+//! subgraphs define each type and resolve each field, entity keys,
+//! `requires`/`provides` field sets and per-subgraph possible types.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use apollo_compiler::ast::{self, Value};
+use apollo_compiler::executable::{FieldSet, SelectionSet};
 use apollo_compiler::schema::ExtendedType;
+use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Schema};
 
 use super::links::Link;
@@ -77,11 +81,36 @@ pub struct SubgraphInfo {
     pub url: String,
 }
 
-/// Which subgraphs define which types and resolve which fields.
+/// An `@key` of an entity type in one subgraph.
+#[derive(Debug, Clone)]
+pub struct EntityKey {
+    /// The subgraph declaring the key.
+    pub graph: GraphId,
+    /// The key's field set, parsed against the supergraph schema.
+    pub fields: Arc<SelectionSet>,
+    /// Whether the subgraph can resolve the entity from this key (`resolvable`).
+    pub resolvable: bool,
+}
+
+/// What `@join__field` says about one field in one subgraph.
+#[derive(Debug, Clone, Default)]
+pub struct FieldJoin {
+    /// Fields the subgraph needs in the representation to resolve it (`requires`).
+    pub requires: Option<Arc<SelectionSet>>,
+    /// Fields of the returned type the subgraph resolves along (`provides`).
+    pub provides: Option<Arc<SelectionSet>>,
+}
+
+/// Which subgraphs define which types and resolve which fields, with the
+/// keys, requirements and possible types the planner needs.
 #[derive(Debug, Default)]
 pub struct JoinTables {
     pub(crate) types: HashMap<Name, GraphSet>,
     pub(crate) fields: HashMap<(Name, Name), GraphSet>,
+    pub(crate) keys: HashMap<Name, Vec<EntityKey>>,
+    pub(crate) field_joins: HashMap<(Name, Name, GraphId), FieldJoin>,
+    pub(crate) possible: HashMap<(Name, GraphId), Vec<Name>>,
+    pub(crate) interface_objects: HashSet<(Name, GraphId)>,
 }
 
 impl JoinTables {
@@ -96,6 +125,34 @@ impl JoinTables {
             Name::new_unchecked(type_name),
             Name::new_unchecked(field_name),
         ))
+    }
+
+    /// The `@key`s of an entity type, in every subgraph.
+    pub fn keys(&self, type_name: &str) -> &[EntityKey] {
+        self.keys.get(type_name).map_or(&[], Vec::as_slice)
+    }
+
+    /// `requires`/`provides` of a field in one subgraph.
+    pub fn field_join(
+        &self,
+        type_name: &Name,
+        field_name: &Name,
+        graph: GraphId,
+    ) -> Option<&FieldJoin> {
+        self.field_joins
+            .get(&(type_name.clone(), field_name.clone(), graph))
+    }
+
+    /// The object types a subgraph can return for an abstract type.
+    pub fn possible_types(&self, abstract_type: &Name, graph: GraphId) -> &[Name] {
+        self.possible
+            .get(&(abstract_type.clone(), graph))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `type_name` is an `@interfaceObject` in `graph`.
+    pub fn is_interface_object(&self, type_name: &Name, graph: GraphId) -> bool {
+        self.interface_objects.contains(&(type_name.clone(), graph))
     }
 }
 
@@ -142,16 +199,24 @@ pub(crate) fn read_subgraphs(
 }
 
 /// Builds the type and field ownership tables.
-pub(crate) fn read_tables(schema: &Schema, join: &Link, subgraphs: &[SubgraphInfo]) -> JoinTables {
+pub(crate) fn read_tables(
+    schema: &Valid<Schema>,
+    join: &Link,
+    subgraphs: &[SubgraphInfo],
+) -> Result<JoinTables, SupergraphError> {
     let type_directive = join.directive_name("type");
     let field_directive = join.directive_name("field");
     let member_directive = join.directive_name("unionMember");
+    let implements_directive = join.directive_name("implements");
     let graph_id = |value: Option<&Value>| -> Option<GraphId> {
         let name = value?.as_enum()?;
         subgraphs.iter().position(|s| s.enum_value == *name)
     };
     let all = GraphSet::all(subgraphs.len());
     let mut tables = JoinTables::default();
+    // (object, graph) -> interfaces it implements there, from @join__implements.
+    let mut implements: HashMap<(Name, GraphId), Vec<Name>> = HashMap::new();
+    let mut has_implements_directive: HashSet<Name> = HashSet::new();
 
     for (type_name, ty) in &schema.types {
         if ty.is_built_in() {
@@ -161,19 +226,66 @@ pub(crate) fn read_tables(schema: &Schema, join: &Link, subgraphs: &[SubgraphInf
         let mut declared = false;
         for directive in ty.directives().get_all(&type_directive) {
             declared = true;
-            if let Some(id) = graph_id(directive.specified_argument_by_name("graph").map(|v| &**v))
+            let Some(id) = graph_id(directive.specified_argument_by_name("graph").map(|v| &**v))
+            else {
+                continue;
+            };
+            graphs.insert(id);
+            let flag = |name: &str| {
+                directive
+                    .specified_argument_by_name(name)
+                    .and_then(|v| v.to_bool())
+            };
+            if flag("isInterfaceObject") == Some(true) {
+                tables.interface_objects.insert((type_name.clone(), id));
+            }
+            if let Some(key) = directive
+                .specified_argument_by_name("key")
+                .and_then(|v| v.as_str())
             {
-                graphs.insert(id);
+                let fields = parse_field_set(schema, type_name, key, "key")?;
+                tables
+                    .keys
+                    .entry(type_name.clone())
+                    .or_default()
+                    .push(EntityKey {
+                        graph: id,
+                        fields,
+                        resolvable: flag("resolvable") != Some(false),
+                    });
             }
         }
         if let ExtendedType::Union(union_) = ty {
             for directive in union_.directives.get_all(&member_directive) {
                 declared = true;
-                if let Some(id) =
-                    graph_id(directive.specified_argument_by_name("graph").map(|v| &**v))
-                {
+                let id = graph_id(directive.specified_argument_by_name("graph").map(|v| &**v));
+                let member = directive
+                    .specified_argument_by_name("member")
+                    .and_then(|v| v.as_str());
+                if let (Some(id), Some(member)) = (id, member) {
                     graphs.insert(id);
+                    if let Ok(member) = Name::new(member) {
+                        tables
+                            .possible
+                            .entry((type_name.clone(), id))
+                            .or_default()
+                            .push(member);
+                    }
                 }
+            }
+        }
+        for directive in ty.directives().get_all(&implements_directive) {
+            has_implements_directive.insert(type_name.clone());
+            let id = graph_id(directive.specified_argument_by_name("graph").map(|v| &**v));
+            let interface = directive
+                .specified_argument_by_name("interface")
+                .and_then(|v| v.as_str())
+                .and_then(|i| Name::new(i).ok());
+            if let (Some(id), Some(interface)) = (id, interface) {
+                implements
+                    .entry((type_name.clone(), id))
+                    .or_default()
+                    .push(interface);
             }
         }
         let graphs = if declared { graphs } else { all.clone() };
@@ -186,13 +298,91 @@ pub(crate) fn read_tables(schema: &Schema, join: &Link, subgraphs: &[SubgraphInf
         for (field_name, field) in fields.into_iter().flatten() {
             let field_graphs = field_graphs(&field.directives, &field_directive, &graph_id)
                 .unwrap_or_else(|| graphs.clone());
+            for directive in field.directives.get_all(&field_directive) {
+                let Some(id) =
+                    graph_id(directive.specified_argument_by_name("graph").map(|v| &**v))
+                else {
+                    continue;
+                };
+                let field_set =
+                    |name: &str,
+                     target: &Name|
+                     -> Result<Option<Arc<SelectionSet>>, SupergraphError> {
+                        match directive
+                            .specified_argument_by_name(name)
+                            .and_then(|v| v.as_str())
+                        {
+                            Some(source) => parse_field_set(schema, target, source, name).map(Some),
+                            None => Ok(None),
+                        }
+                    };
+                let requires = field_set("requires", type_name)?;
+                let provides = field_set("provides", field.ty.inner_named_type())?;
+                if requires.is_some() || provides.is_some() {
+                    tables.field_joins.insert(
+                        (type_name.clone(), field_name.clone(), id),
+                        FieldJoin { requires, provides },
+                    );
+                }
+            }
             tables
                 .fields
                 .insert((type_name.clone(), field_name.clone()), field_graphs);
         }
         tables.types.insert(type_name.clone(), graphs);
     }
-    tables
+
+    // Possible object types of each interface, per subgraph.
+    for (type_name, ty) in &schema.types {
+        let ExtendedType::Object(object) = ty else {
+            continue;
+        };
+        let Some(graphs) = tables.types.get(type_name).cloned() else {
+            continue;
+        };
+        for graph in graphs.iter() {
+            let interfaces: Vec<Name> = if has_implements_directive.contains(type_name) {
+                implements
+                    .get(&(type_name.clone(), graph))
+                    .cloned()
+                    .unwrap_or_default()
+            } else {
+                object
+                    .implements_interfaces
+                    .iter()
+                    .map(|i| i.name.clone())
+                    .collect()
+            };
+            for interface in interfaces {
+                tables
+                    .possible
+                    .entry((interface, graph))
+                    .or_default()
+                    .push(type_name.clone());
+            }
+        }
+    }
+    // Unions without @join__unionMember: every member the subgraph defines.
+    for (type_name, ty) in &schema.types {
+        let ExtendedType::Union(union_) = ty else {
+            continue;
+        };
+        if union_.directives.get(&member_directive).is_some() {
+            continue;
+        }
+        for graph in all.iter() {
+            let members: Vec<Name> = union_
+                .members
+                .iter()
+                .filter(|m| tables.types.get(&m.name).is_some_and(|g| g.contains(graph)))
+                .map(|m| m.name.clone())
+                .collect();
+            if !members.is_empty() {
+                tables.possible.insert((type_name.clone(), graph), members);
+            }
+        }
+    }
+    Ok(tables)
 }
 
 /// Graphs named by `@join__field` applications that really resolve the field
@@ -221,6 +411,22 @@ fn field_graphs(
         graphs.insert(id);
     }
     any_with_graph.then_some(graphs)
+}
+
+fn parse_field_set(
+    schema: &Valid<Schema>,
+    type_name: &Name,
+    source: &str,
+    what: &str,
+) -> Result<Arc<SelectionSet>, SupergraphError> {
+    FieldSet::parse_and_validate(schema, type_name.clone(), source, "field_set.graphql")
+        .map(|set| Arc::new(set.into_inner().selection_set))
+        .map_err(|e| {
+            SupergraphError::Invalid(format!(
+                "the {what} field set \"{source}\" on `{type_name}` is invalid: {}",
+                e.errors
+            ))
+        })
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Schema};
 use sha2::{Digest, Sha256};
 
-pub use join::{GraphId, GraphSet, JoinTables, SubgraphInfo};
+pub use join::{EntityKey, FieldJoin, GraphId, GraphSet, JoinTables, SubgraphInfo};
 pub use links::Link;
 
 /// Why a supergraph could not be loaded.
@@ -63,7 +63,7 @@ impl Supergraph {
             )));
         }
         let subgraphs = join::read_subgraphs(&schema, join)?;
-        let tables = join::read_tables(&schema, join, &subgraphs);
+        let tables = join::read_tables(&schema, join, &subgraphs)?;
         let api_schema = api_schema::api_schema(&schema, &links)?;
         let implementers = api_schema.implementers_map();
         let digest = Sha256::digest(sdl.as_bytes());

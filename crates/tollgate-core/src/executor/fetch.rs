@@ -1,0 +1,154 @@
+//! One subgraph fetch: builds the request (only the variables the fetch
+//! uses, `representations` for entity fetches), lets plugins adjust it,
+//! sends it and turns the answer into data plus errors tagged with the
+//! subgraph. Transport failures and malformed answers become client-safe
+//! errors; details go to the log.
+
+use std::ops::ControlFlow;
+
+use serde_json::{Map, Value};
+
+use crate::context::RequestContext;
+use crate::error::ClientError;
+use crate::planner::FetchNode;
+use crate::response::GraphqlError;
+use crate::runtime::Runtime;
+use crate::subgraph::{SubgraphRequest, SubgraphRequestBody};
+
+/// What a fetch produced.
+#[derive(Debug, Default)]
+pub(super) struct FetchOutcome {
+    /// The response `data`, when there is some.
+    pub(super) data: Option<Value>,
+    /// Errors, with `extensions.serviceName` set and subgraph locations removed.
+    pub(super) errors: Vec<GraphqlError>,
+}
+
+/// Sends one fetch. `Err` only when a plugin refuses the request.
+pub(super) async fn send(
+    runtime: &Runtime,
+    context: &RequestContext,
+    fetch: &FetchNode,
+    variables: &Map<String, Value>,
+    representations: Option<Vec<Value>>,
+) -> Result<FetchOutcome, ClientError> {
+    let route = &runtime.routes[fetch.graph];
+    let mut body_variables = Map::new();
+    if let Some(representations) = representations {
+        body_variables.insert("representations".to_owned(), Value::Array(representations));
+    }
+    for name in &fetch.variables {
+        if let Some(value) = variables.get(name.as_str()) {
+            body_variables.insert(name.to_string(), value.clone());
+        }
+    }
+    let mut request = SubgraphRequest {
+        subgraph: route.name.clone(),
+        url: route.url.clone(),
+        timeout: route.timeout,
+        headers: http::HeaderMap::new(),
+        body: SubgraphRequestBody {
+            query: fetch.operation.clone(),
+            operation_name: fetch.operation_name.clone(),
+            variables: body_variables,
+            extensions: Map::new(),
+        },
+    };
+    for plugin in &runtime.plugins {
+        if let ControlFlow::Break(error) = plugin.subgraph_request(context, &mut request) {
+            return Err(error);
+        }
+    }
+
+    let subgraph = route.name.clone();
+    let failed = |message: String, code: &str| FetchOutcome {
+        data: None,
+        errors: vec![GraphqlError::new(message, code).with_extension("serviceName", &*subgraph)],
+    };
+    let response = match runtime.client.send(request).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::warn!(subgraph = %subgraph, error = %error, request_id = context.request_id(), "subgraph request failed");
+            return Ok(failed(
+                format!("HTTP fetch failed from '{subgraph}': {error}"),
+                "SUBREQUEST_HTTP_ERROR",
+            ));
+        }
+    };
+    let parsed: Result<SubgraphBody, _> = serde_json::from_slice(&response.body);
+    match parsed {
+        Ok(body) if body.data.is_some() || body.errors.is_some() => {
+            let mut errors = Vec::new();
+            for error in body.errors.unwrap_or_default() {
+                errors.push(subgraph_error(error, &subgraph));
+            }
+            if !response.status.is_success() {
+                errors.push(
+                    GraphqlError::new(
+                        format!("HTTP fetch failed from '{subgraph}': {}", response.status),
+                        "SUBREQUEST_HTTP_ERROR",
+                    )
+                    .with_extension("serviceName", &*subgraph),
+                );
+            }
+            Ok(FetchOutcome {
+                data: body.data.filter(|d| !d.is_null()),
+                errors,
+            })
+        }
+        _ if !response.status.is_success() => Ok(failed(
+            format!("HTTP fetch failed from '{subgraph}': {}", response.status),
+            "SUBREQUEST_HTTP_ERROR",
+        )),
+        _ => {
+            tracing::warn!(subgraph = %subgraph, request_id = context.request_id(), "subgraph answered a body that is not a GraphQL response");
+            Ok(failed(
+                format!("subgraph '{subgraph}' answered with an invalid GraphQL response"),
+                "SUBREQUEST_MALFORMED_RESPONSE",
+            ))
+        }
+    }
+}
+
+/// A subgraph response body, read leniently: errors are kept as raw JSON
+/// so one odd error object does not discard the data.
+#[derive(serde::Deserialize)]
+struct SubgraphBody {
+    #[serde(default)]
+    data: Option<Value>,
+    #[serde(default)]
+    errors: Option<Vec<Value>>,
+}
+
+/// Turns one raw subgraph error into a client error: message and path kept,
+/// locations (which point into the subgraph's operation) dropped,
+/// extensions kept with `serviceName` added.
+fn subgraph_error(raw: Value, subgraph: &str) -> GraphqlError {
+    let mut object = match raw {
+        Value::Object(object) => object,
+        other => {
+            let mut object = Map::new();
+            object.insert("message".to_owned(), Value::String(other.to_string()));
+            object
+        }
+    };
+    let message = match object.remove("message") {
+        Some(Value::String(message)) => message,
+        _ => format!("subgraph '{subgraph}' returned an error without a message"),
+    };
+    let path = match object.remove("path") {
+        Some(Value::Array(path)) => Some(path),
+        _ => None,
+    };
+    let mut extensions = match object.remove("extensions") {
+        Some(Value::Object(extensions)) => extensions,
+        _ => Map::new(),
+    };
+    extensions.insert("serviceName".to_owned(), Value::String(subgraph.to_owned()));
+    GraphqlError {
+        message,
+        locations: Vec::new(),
+        path,
+        extensions,
+    }
+}

@@ -1,0 +1,905 @@
+//! Builds fetch groups from an operation: walks the client's selections,
+//! keeps each field in the subgraph fetch already open at its position when
+//! that subgraph can resolve it, and otherwise crosses to another subgraph
+//! through an entity key (`_entities`), adding the key and any `@requires`
+//! fields to the fetches that must provide them. Where several subgraphs
+//! could serve a field (`@shareable`, `@provides`, overrides), the one with
+//! the fewest further hops for the whole sub-selection wins.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use apollo_compiler::ast;
+use apollo_compiler::executable::{
+    ExecutableDocument, Field, Operation, OperationType, Selection as ExecSelection, SelectionSet,
+};
+use apollo_compiler::schema::ExtendedType;
+use apollo_compiler::{Name, Node};
+
+use super::selection::{conditions, Selection};
+use super::{PathElem, PlanError};
+use crate::supergraph::{EntityKey, GraphId, Supergraph};
+
+/// Deepest selection nesting the planner follows (the parser's own limit
+/// is lower; this only guards the recursion).
+const MAX_DEPTH: usize = 256;
+
+/// What a fetch group fetches.
+#[derive(Debug, Clone)]
+pub(crate) enum GroupKind {
+    /// Root fields of the operation.
+    Root,
+    /// Entities of `type_name` at `path`, from representations selected by
+    /// `representation`.
+    Entity {
+        type_name: Name,
+        path: Vec<PathElem>,
+        representation: Selection,
+        requires: Option<String>,
+    },
+}
+
+/// One future subgraph fetch.
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    pub graph: GraphId,
+    pub kind: GroupKind,
+    pub selection: Selection,
+    pub deps: BTreeSet<usize>,
+    pub parent: Option<usize>,
+    /// Mutation root fields run in order; each run of consecutive root
+    /// fields of one subgraph is a chunk, and chunks run in sequence.
+    pub chunk: usize,
+}
+
+/// Where the walk is: a group, a position in its selection, the response
+/// path, and the fields a `@provides` made local there.
+#[derive(Debug, Clone)]
+struct Pos {
+    group: usize,
+    selection: Vec<usize>,
+    path: Vec<PathElem>,
+    provided: Option<Arc<Provided>>,
+}
+
+/// Fields made resolvable by `@provides`, as a tree by field name.
+#[derive(Debug, Default)]
+struct Provided {
+    fields: HashMap<Name, Arc<Provided>>,
+}
+
+impl Provided {
+    fn from_set(set: &SelectionSet) -> Arc<Self> {
+        let mut provided = Provided::default();
+        provided.add(set);
+        Arc::new(provided)
+    }
+
+    fn add(&mut self, set: &SelectionSet) {
+        for selection in &set.selections {
+            match selection {
+                ExecSelection::Field(field) => {
+                    let mut nested = Provided::default();
+                    nested.add(&field.selection_set);
+                    self.fields.insert(field.name.clone(), Arc::new(nested));
+                }
+                ExecSelection::InlineFragment(inline) => self.add(&inline.selection_set),
+                ExecSelection::FragmentSpread(_) => {}
+            }
+        }
+    }
+}
+
+/// How a field gets resolved from a position.
+#[derive(Debug, Clone)]
+enum Choice {
+    /// In the fetch already open there.
+    Stay,
+    /// Through an entity fetch to another (or the same) subgraph, possibly
+    /// via an intermediate subgraph that can supply the key.
+    Jump {
+        via: Option<(GraphId, EntityKey)>,
+        graph: GraphId,
+        key: EntityKey,
+    },
+}
+
+pub(crate) struct Builder<'a> {
+    supergraph: &'a Supergraph,
+    document: &'a ExecutableDocument,
+    pub groups: Vec<Group>,
+    touched: Option<BTreeSet<usize>>,
+    memo: HashMap<(GraphId, Name, usize), Option<u32>>,
+    pub has_introspection: bool,
+    chunk: usize,
+}
+
+impl<'a> Builder<'a> {
+    pub(super) fn new(supergraph: &'a Supergraph, document: &'a ExecutableDocument) -> Self {
+        Self {
+            supergraph,
+            document,
+            groups: Vec::new(),
+            touched: None,
+            memo: HashMap::new(),
+            has_introspection: false,
+            chunk: 0,
+        }
+    }
+
+    /// Plans every root field of the operation.
+    pub(super) fn plan(&mut self, operation: &Operation) -> Result<(), PlanError> {
+        let root = operation.selection_set.ty.clone();
+        let kind = operation.operation_type;
+        self.root_set(&root, kind, &operation.selection_set, &[])
+    }
+
+    fn root_set(
+        &mut self,
+        root: &Name,
+        kind: OperationType,
+        set: &SelectionSet,
+        wrappers: &[ast::DirectiveList],
+    ) -> Result<(), PlanError> {
+        for selection in &set.selections {
+            match selection {
+                ExecSelection::Field(field) => {
+                    if field.name.starts_with("__") {
+                        if field.name != "__typename" {
+                            self.has_introspection = true;
+                        }
+                        continue;
+                    }
+                    self.root_field(root, kind, field, wrappers)?;
+                }
+                ExecSelection::InlineFragment(inline) => {
+                    let mut inner = wrappers.to_vec();
+                    let directives = conditions(&inline.directives);
+                    if !directives.is_empty() {
+                        inner.push(directives);
+                    }
+                    self.root_set(root, kind, &inline.selection_set, &inner)?;
+                }
+                ExecSelection::FragmentSpread(spread) => {
+                    let Some(fragment) = self.document.fragments.get(&spread.fragment_name) else {
+                        continue;
+                    };
+                    let mut inner = wrappers.to_vec();
+                    let directives = conditions(&spread.directives);
+                    if !directives.is_empty() {
+                        inner.push(directives);
+                    }
+                    self.root_set(root, kind, &fragment.selection_set, &inner)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn root_field(
+        &mut self,
+        root: &Name,
+        kind: OperationType,
+        field: &Node<Field>,
+        wrappers: &[ast::DirectiveList],
+    ) -> Result<(), PlanError> {
+        let graphs: Vec<GraphId> = self.join_field_graphs(root, &field.name).ok_or_else(|| {
+            PlanError::Unsatisfiable(format!("no subgraph resolves `{root}.{}`", field.name))
+        })?;
+        let mut best: Option<(u32, GraphId)> = None;
+        for graph in graphs {
+            let provided = self.provides(root, &field.name, graph);
+            let Some(cost) = self.child_cost(graph, field, provided.as_ref(), 0) else {
+                continue;
+            };
+            let reuse = self.root_group(kind, graph).is_some();
+            let better = match best {
+                None => true,
+                Some((best_cost, best_graph)) => {
+                    cost < best_cost
+                        || (cost == best_cost
+                            && reuse
+                            && self.root_group(kind, best_graph).is_none())
+                }
+            };
+            if better {
+                best = Some((cost, graph));
+            }
+        }
+        // When no subgraph can serve the whole sub-selection, plan from the
+        // first one anyway: the walk then names the unreachable field.
+        let graph = match best {
+            Some((_, graph)) => graph,
+            None => first_graph(self.join_field_graphs(root, &field.name))?,
+        };
+        let group = match self.root_group(kind, graph) {
+            Some(group) => group,
+            None => {
+                if kind == OperationType::Mutation && !self.groups.is_empty() {
+                    self.chunk += 1;
+                }
+                self.groups.push(Group {
+                    graph,
+                    kind: GroupKind::Root,
+                    selection: Selection::default(),
+                    deps: BTreeSet::new(),
+                    parent: None,
+                    chunk: self.chunk,
+                });
+                self.groups.len() - 1
+            }
+        };
+        let mut pos = Pos {
+            group,
+            selection: Vec::new(),
+            path: Vec::new(),
+            provided: None,
+        };
+        for directives in wrappers {
+            let index = self.selection_mut(&pos)?.add_fragment(None, directives);
+            pos.selection.push(index);
+        }
+        self.add_and_descend(&pos, root, field, graph)
+    }
+
+    /// The root group for `graph` that a new root field may join: any for
+    /// queries; for mutations only the last one (fields run in order).
+    fn root_group(&self, kind: OperationType, graph: GraphId) -> Option<usize> {
+        let mut roots = self
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| matches!(g.kind, GroupKind::Root));
+        if kind == OperationType::Mutation {
+            roots
+                .next_back()
+                .filter(|(_, g)| g.graph == graph)
+                .map(|(i, _)| i)
+        } else {
+            roots.find(|(_, g)| g.graph == graph).map(|(i, _)| i)
+        }
+    }
+
+    // ----- the walk -----
+
+    fn walk_set(
+        &mut self,
+        pos: &Pos,
+        parent: &Name,
+        set: &SelectionSet,
+        depth: usize,
+    ) -> Result<(), PlanError> {
+        if depth > MAX_DEPTH {
+            return Err(PlanError::Unsatisfiable(
+                "the operation is nested too deeply".to_owned(),
+            ));
+        }
+        if self.is_abstract(parent) {
+            let graph = self.groups[pos.group].graph;
+            self.selection_mut(pos)?.add_typename();
+            let types: Vec<Name> = self
+                .supergraph
+                .join()
+                .possible_types(parent, graph)
+                .to_vec();
+            for object in types {
+                if !self.selects_fields_on(&object, set) {
+                    continue;
+                }
+                let index = self
+                    .selection_mut(pos)?
+                    .add_fragment(Some(&object), &ast::DirectiveList::new());
+                let mut inner = pos.clone();
+                inner.selection.push(index);
+                self.walk_object(&inner, &object, set, depth + 1)?;
+            }
+            Ok(())
+        } else {
+            self.walk_object(pos, parent, set, depth + 1)
+        }
+    }
+
+    fn walk_object(
+        &mut self,
+        pos: &Pos,
+        object: &Name,
+        set: &SelectionSet,
+        depth: usize,
+    ) -> Result<(), PlanError> {
+        for selection in &set.selections {
+            match selection {
+                ExecSelection::Field(field) => {
+                    if field.name.starts_with("__") {
+                        continue;
+                    }
+                    self.plan_field(pos, object, field, depth)?;
+                }
+                ExecSelection::InlineFragment(inline) => {
+                    if let Some(condition) = &inline.type_condition {
+                        if !self.applies(condition, object) {
+                            continue;
+                        }
+                    }
+                    let inner = self.conditional(pos, &inline.directives)?;
+                    self.walk_object(&inner, object, &inline.selection_set, depth + 1)?;
+                }
+                ExecSelection::FragmentSpread(spread) => {
+                    let Some(fragment) = self.document.fragments.get(&spread.fragment_name) else {
+                        continue;
+                    };
+                    if !self.applies(fragment.type_condition(), object) {
+                        continue;
+                    }
+                    let inner = self.conditional(pos, &spread.directives)?;
+                    self.walk_object(&inner, object, &fragment.selection_set, depth + 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The position inside a condition-only fragment carrying `@skip`/`@include`.
+    fn conditional(
+        &mut self,
+        pos: &Pos,
+        directives: &ast::DirectiveList,
+    ) -> Result<Pos, PlanError> {
+        let directives = conditions(directives);
+        if directives.is_empty() {
+            return Ok(pos.clone());
+        }
+        let index = self.selection_mut(pos)?.add_fragment(None, &directives);
+        let mut inner = pos.clone();
+        inner.selection.push(index);
+        Ok(inner)
+    }
+
+    fn plan_field(
+        &mut self,
+        pos: &Pos,
+        object: &Name,
+        field: &Node<Field>,
+        depth: usize,
+    ) -> Result<(), PlanError> {
+        let graph = self.groups[pos.group].graph;
+        let choice = self.choose(graph, pos.provided.as_ref(), object, field, depth)?;
+        match choice {
+            Choice::Stay => self.add_and_descend_with(pos, object, field, graph, depth),
+            Choice::Jump {
+                via,
+                graph: target,
+                key,
+            } => {
+                let mut from = pos.clone();
+                if let Some((middle, middle_key)) = via {
+                    let group = self.entity_group(&from, object, middle, &middle_key, None)?;
+                    from = Pos {
+                        group,
+                        selection: Vec::new(),
+                        path: from.path.clone(),
+                        provided: None,
+                    };
+                }
+                let requires = self
+                    .supergraph
+                    .join()
+                    .field_join(object, &field.name, target)
+                    .and_then(|j| j.requires.clone());
+                let group = self.entity_group(&from, object, target, &key, requires.as_deref())?;
+                let entity = Pos {
+                    group,
+                    selection: Vec::new(),
+                    path: from.path.clone(),
+                    provided: None,
+                };
+                self.add_and_descend_with(&entity, object, field, target, depth)
+            }
+        }
+    }
+
+    fn add_and_descend(
+        &mut self,
+        pos: &Pos,
+        parent: &Name,
+        field: &Node<Field>,
+        graph: GraphId,
+    ) -> Result<(), PlanError> {
+        self.add_and_descend_with(pos, parent, field, graph, 0)
+    }
+
+    /// Adds `field` at `pos` (whose group is in `graph`) and plans its sub-selection.
+    fn add_and_descend_with(
+        &mut self,
+        pos: &Pos,
+        parent: &Name,
+        field: &Node<Field>,
+        graph: GraphId,
+        depth: usize,
+    ) -> Result<(), PlanError> {
+        let composite = !field.selection_set.selections.is_empty();
+        let index = self.selection_mut(pos)?.add_field(
+            field.response_key(),
+            &field.name,
+            &field.arguments,
+            &conditions(&field.directives),
+            composite,
+        );
+        if !composite {
+            return Ok(());
+        }
+        let mut path = pos.path.clone();
+        path.push(PathElem::Key(field.response_key().clone()));
+        for _ in 0..list_depth(field.ty()) {
+            path.push(PathElem::List);
+        }
+        let provided = pos
+            .provided
+            .as_ref()
+            .and_then(|p| p.fields.get(&field.name).cloned())
+            .filter(|p| !p.fields.is_empty())
+            .or_else(|| self.provides(parent, &field.name, graph));
+        let mut selection = pos.selection.clone();
+        selection.push(index);
+        let child = Pos {
+            group: pos.group,
+            selection,
+            path,
+            provided,
+        };
+        self.walk_set(
+            &child,
+            &field.selection_set.ty,
+            &field.selection_set,
+            depth + 1,
+        )
+    }
+
+    /// Finds or creates the entity fetch of `object`s at `from` in `target`,
+    /// adding the key (and requirements) to the fetches that provide them.
+    fn entity_group(
+        &mut self,
+        from: &Pos,
+        object: &Name,
+        target: GraphId,
+        key: &EntityKey,
+        requires: Option<&SelectionSet>,
+    ) -> Result<usize, PlanError> {
+        let mut representation = Selection::default();
+        representation.add_typename();
+        representation.merge_field_set(&key.fields);
+        // The key comes from the fetch open at `from`.
+        self.selection_mut(from)?.add_typename();
+        self.walk_object(from, object, &key.fields, 0)?;
+        let mut deps = BTreeSet::from([from.group]);
+        let requires_text = match requires {
+            Some(set) => {
+                representation.merge_field_set(set);
+                let outer = self.touched.replace(BTreeSet::new());
+                let result = self.walk_object(from, object, set, 0);
+                let touched = std::mem::replace(&mut self.touched, outer).unwrap_or_default();
+                result?;
+                if let Some(outer) = &mut self.touched {
+                    outer.extend(touched.iter().copied());
+                }
+                deps.extend(touched);
+                Some(set.serialize().no_indent().to_string())
+            }
+            None => None,
+        };
+        let existing = self.groups.iter().position(|g| {
+            g.graph == target
+                && g.parent == Some(from.group)
+                && matches!(&g.kind, GroupKind::Entity { type_name, path, requires, .. }
+                    if type_name == object && *path == from.path && *requires == requires_text)
+        });
+        if let Some(index) = existing {
+            let group = &mut self.groups[index];
+            group.deps.extend(deps);
+            if let GroupKind::Entity {
+                representation: existing,
+                ..
+            } = &mut group.kind
+            {
+                existing.merge_selection(&representation);
+            }
+            return Ok(index);
+        }
+        let chunk = self.groups[from.group].chunk;
+        self.groups.push(Group {
+            graph: target,
+            kind: GroupKind::Entity {
+                type_name: object.clone(),
+                path: from.path.clone(),
+                representation,
+                requires: requires_text,
+            },
+            selection: Selection::default(),
+            deps,
+            parent: Some(from.group),
+            chunk,
+        });
+        Ok(self.groups.len() - 1)
+    }
+
+    fn selection_mut(&mut self, pos: &Pos) -> Result<&mut Selection, PlanError> {
+        if let Some(touched) = &mut self.touched {
+            touched.insert(pos.group);
+        }
+        self.groups[pos.group]
+            .selection
+            .at_mut(&pos.selection)
+            .ok_or_else(|| PlanError::Internal("planner lost its place in a selection".to_owned()))
+    }
+
+    // ----- choosing a subgraph -----
+
+    fn choose(
+        &mut self,
+        graph: GraphId,
+        provided: Option<&Arc<Provided>>,
+        object: &Name,
+        field: &Node<Field>,
+        depth: usize,
+    ) -> Result<Choice, PlanError> {
+        let join = self.supergraph.join();
+        let owners = self.join_field_graphs(object, &field.name).ok_or_else(|| {
+            PlanError::Unsatisfiable(format!("no subgraph resolves `{object}.{}`", field.name))
+        })?;
+        let local = self.is_local(graph, provided, object, &field.name);
+        let composite = !field.selection_set.selections.is_empty();
+        if local && !composite {
+            return Ok(Choice::Stay);
+        }
+        let mut best: Option<(u32, Choice)> = None;
+        if local {
+            let child_provided = provided
+                .and_then(|p| p.fields.get(&field.name).cloned())
+                .filter(|p| !p.fields.is_empty())
+                .or_else(|| self.provides(object, &field.name, graph));
+            if let Some(cost) = self.child_cost(graph, field, child_provided.as_ref(), depth) {
+                best = Some((cost, Choice::Stay));
+            }
+        }
+        for target in owners.iter().copied() {
+            if target == graph && local {
+                continue;
+            }
+            let requires = join
+                .field_join(object, &field.name, target)
+                .is_some_and(|j| j.requires.is_some());
+            let (via, key, hops) = match self.key_to(graph, provided, object, target) {
+                Some(key) => (None, key, 1),
+                None => match self.two_hops(graph, provided, object, target) {
+                    Some((middle, middle_key, key)) => (Some((middle, middle_key)), key, 2),
+                    None => continue,
+                },
+            };
+            let child_provided = self.provides(object, &field.name, target);
+            let Some(child) = self.child_cost(target, field, child_provided.as_ref(), depth) else {
+                continue;
+            };
+            let cost = hops + u32::from(requires) + child;
+            if best.as_ref().is_none_or(|(b, _)| cost < *b) {
+                best = Some((
+                    cost,
+                    Choice::Jump {
+                        via,
+                        graph: target,
+                        key,
+                    },
+                ));
+            }
+        }
+        best.map(|(_, choice)| choice).ok_or_else(|| {
+            PlanError::Unsatisfiable(format!(
+                "cannot reach `{object}.{}` from subgraph `{}`: no entity key leads to a subgraph that resolves it",
+                field.name,
+                self.supergraph.subgraphs()[graph].name
+            ))
+        })
+    }
+
+    /// A resolvable key of `object` in `target` whose fields the fetch in
+    /// `graph` can select itself.
+    fn key_to(
+        &self,
+        graph: GraphId,
+        provided: Option<&Arc<Provided>>,
+        object: &Name,
+        target: GraphId,
+    ) -> Option<EntityKey> {
+        self.supergraph
+            .join()
+            .keys(object)
+            .iter()
+            .filter(|k| k.graph == target && k.resolvable)
+            .find(|k| self.set_is_local(graph, provided, object, &k.fields))
+            .cloned()
+    }
+
+    fn two_hops(
+        &self,
+        graph: GraphId,
+        provided: Option<&Arc<Provided>>,
+        object: &Name,
+        target: GraphId,
+    ) -> Option<(GraphId, EntityKey, EntityKey)> {
+        let count = self.supergraph.subgraphs().len();
+        (0..count)
+            .filter(|middle| *middle != graph && *middle != target)
+            .find_map(|middle| {
+                let first = self.key_to(graph, provided, object, middle)?;
+                let second = self.key_to(middle, None, object, target)?;
+                Some((middle, first, second))
+            })
+    }
+
+    /// Whether every field of a field set is selectable in `graph` without a hop.
+    fn set_is_local(
+        &self,
+        graph: GraphId,
+        provided: Option<&Arc<Provided>>,
+        parent: &Name,
+        set: &SelectionSet,
+    ) -> bool {
+        set.selections.iter().all(|selection| match selection {
+            ExecSelection::Field(field) => {
+                field.name.starts_with("__")
+                    || (self.is_local(graph, provided, parent, &field.name)
+                        && self
+                            .supergraph
+                            .join()
+                            .field_join(parent, &field.name, graph)
+                            .is_none_or(|j| j.requires.is_none())
+                        && (field.selection_set.selections.is_empty() || {
+                            let nested = provided.and_then(|p| p.fields.get(&field.name).cloned());
+                            self.set_is_local(
+                                graph,
+                                nested.as_ref(),
+                                &field.selection_set.ty,
+                                &field.selection_set,
+                            )
+                        }))
+            }
+            ExecSelection::InlineFragment(inline) => self.set_is_local(
+                graph,
+                provided,
+                inline.type_condition.as_ref().unwrap_or(parent),
+                &inline.selection_set,
+            ),
+            ExecSelection::FragmentSpread(_) => true,
+        })
+    }
+
+    fn is_local(
+        &self,
+        graph: GraphId,
+        provided: Option<&Arc<Provided>>,
+        parent: &Name,
+        field: &Name,
+    ) -> bool {
+        if provided.is_some_and(|p| p.fields.contains_key(field)) {
+            return true;
+        }
+        self.supergraph
+            .join()
+            .field_graphs(parent, field)
+            .is_some_and(|g| g.contains(graph))
+            && self
+                .supergraph
+                .join()
+                .field_join(parent, field, graph)
+                .is_none_or(|j| j.requires.is_none())
+    }
+
+    fn join_field_graphs(&self, parent: &Name, field: &Name) -> Option<Vec<GraphId>> {
+        let graphs: Vec<GraphId> = self
+            .supergraph
+            .join()
+            .field_graphs(parent, field)?
+            .iter()
+            .collect();
+        (!graphs.is_empty()).then_some(graphs)
+    }
+
+    fn provides(&self, parent: &Name, field: &Name, graph: GraphId) -> Option<Arc<Provided>> {
+        self.supergraph
+            .join()
+            .field_join(parent, field, graph)
+            .and_then(|j| j.provides.as_deref())
+            .map(Provided::from_set)
+    }
+
+    /// Hops needed below `field` when it is resolved in `graph`; `None` when
+    /// some sub-field cannot be reached from there.
+    fn child_cost(
+        &mut self,
+        graph: GraphId,
+        field: &Field,
+        provided: Option<&Arc<Provided>>,
+        depth: usize,
+    ) -> Option<u32> {
+        if field.selection_set.selections.is_empty() {
+            return Some(0);
+        }
+        self.set_cost(
+            graph,
+            &field.selection_set.ty,
+            &field.selection_set,
+            provided,
+            depth + 1,
+        )
+    }
+
+    fn set_cost(
+        &mut self,
+        graph: GraphId,
+        parent: &Name,
+        set: &SelectionSet,
+        provided: Option<&Arc<Provided>>,
+        depth: usize,
+    ) -> Option<u32> {
+        if depth > MAX_DEPTH {
+            return Some(0);
+        }
+        let memo_key = (graph, parent.clone(), set as *const SelectionSet as usize);
+        if provided.is_none() {
+            if let Some(cost) = self.memo.get(&memo_key) {
+                return *cost;
+            }
+        }
+        let cost = if self.is_abstract(parent) {
+            let types: Vec<Name> = self
+                .supergraph
+                .join()
+                .possible_types(parent, graph)
+                .to_vec();
+            let mut total = 0u32;
+            let mut ok = true;
+            for object in types {
+                match self.object_cost(graph, &object, set, None, depth) {
+                    Some(cost) => total = total.saturating_add(cost),
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            ok.then_some(total)
+        } else {
+            self.object_cost(graph, parent, set, provided, depth)
+        };
+        if provided.is_none() {
+            self.memo.insert(memo_key, cost);
+        }
+        cost
+    }
+
+    fn object_cost(
+        &mut self,
+        graph: GraphId,
+        object: &Name,
+        set: &SelectionSet,
+        provided: Option<&Arc<Provided>>,
+        depth: usize,
+    ) -> Option<u32> {
+        let mut fields = Vec::new();
+        self.fields_on(object, set, &mut fields, 0);
+        let mut total = 0u32;
+        for field in fields {
+            let local = self.is_local(graph, provided, object, &field.name);
+            let mut best: Option<u32> = None;
+            if local {
+                let child_provided = provided
+                    .and_then(|p| p.fields.get(&field.name).cloned())
+                    .filter(|p| !p.fields.is_empty())
+                    .or_else(|| self.provides(object, &field.name, graph));
+                best = self.child_cost(graph, &field, child_provided.as_ref(), depth);
+            }
+            if best != Some(0) {
+                let owners = self
+                    .join_field_graphs(object, &field.name)
+                    .unwrap_or_default();
+                for target in owners {
+                    if target == graph && local {
+                        continue;
+                    }
+                    let hops = if self.key_to(graph, provided, object, target).is_some() {
+                        1
+                    } else if self.two_hops(graph, provided, object, target).is_some() {
+                        2
+                    } else {
+                        continue;
+                    };
+                    let child_provided = self.provides(object, &field.name, target);
+                    if let Some(child) =
+                        self.child_cost(target, &field, child_provided.as_ref(), depth)
+                    {
+                        let cost = hops + child;
+                        if best.is_none_or(|b| cost < b) {
+                            best = Some(cost);
+                        }
+                    }
+                }
+            }
+            total = total.saturating_add(best?);
+        }
+        Some(total)
+    }
+
+    /// The fields of `set` (through fragments) that apply to `object`.
+    fn fields_on(
+        &self,
+        object: &Name,
+        set: &SelectionSet,
+        out: &mut Vec<Node<Field>>,
+        depth: usize,
+    ) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        for selection in &set.selections {
+            match selection {
+                ExecSelection::Field(field) => {
+                    if !field.name.starts_with("__") {
+                        out.push(field.clone());
+                    }
+                }
+                ExecSelection::InlineFragment(inline) => {
+                    if inline
+                        .type_condition
+                        .as_ref()
+                        .is_none_or(|c| self.applies(c, object))
+                    {
+                        self.fields_on(object, &inline.selection_set, out, depth + 1);
+                    }
+                }
+                ExecSelection::FragmentSpread(spread) => {
+                    if let Some(fragment) = self.document.fragments.get(&spread.fragment_name) {
+                        if self.applies(fragment.type_condition(), object) {
+                            self.fields_on(object, &fragment.selection_set, out, depth + 1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn selects_fields_on(&self, object: &Name, set: &SelectionSet) -> bool {
+        let mut fields = Vec::new();
+        self.fields_on(object, set, &mut fields, 0);
+        !fields.is_empty()
+    }
+
+    // ----- schema helpers -----
+
+    fn is_abstract(&self, name: &Name) -> bool {
+        matches!(
+            self.supergraph.supergraph_schema().types.get(name),
+            Some(ExtendedType::Interface(_) | ExtendedType::Union(_))
+        )
+    }
+
+    /// Whether a fragment on `condition` applies to objects of `object`.
+    fn applies(&self, condition: &Name, object: &Name) -> bool {
+        condition == object
+            || self
+                .supergraph
+                .supergraph_schema()
+                .is_subtype(condition, object)
+    }
+}
+
+fn first_graph(graphs: Option<Vec<GraphId>>) -> Result<GraphId, PlanError> {
+    graphs
+        .and_then(|g| g.first().copied())
+        .ok_or_else(|| PlanError::Internal("a root field lost its subgraphs".to_owned()))
+}
+
+/// How many list wrappers a type has (`[[A!]]!` → 2).
+fn list_depth(ty: &ast::Type) -> usize {
+    match ty {
+        ast::Type::Named(_) | ast::Type::NonNullNamed(_) => 0,
+        ast::Type::List(inner) | ast::Type::NonNullList(inner) => 1 + list_depth(inner),
+    }
+}

@@ -1,0 +1,399 @@
+//! The planner's own selection tree: what one subgraph fetch selects. Fields
+//! are merged as the planner adds them, the tree is printed as GraphQL text
+//! for the subgraph, and at run time the executor walks representation
+//! selections with it to build `_entities` inputs.
+
+use std::fmt::Write as _;
+
+use apollo_compiler::ast::{self, Value};
+use apollo_compiler::executable::{self, SelectionSet};
+use apollo_compiler::{Name, Node};
+use serde_json::{Map, Value as Json};
+
+/// An ordered selection of fields and inline fragments.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Selection {
+    /// The items, in the order they were added.
+    pub items: Vec<Item>,
+}
+
+/// One item of a [`Selection`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// A field, possibly aliased.
+    Field(FieldItem),
+    /// An inline fragment, with or without type condition.
+    Fragment(FragmentItem),
+}
+
+/// A selected field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldItem {
+    /// The key in the response (the alias, else the name).
+    pub response_key: Name,
+    /// The field name.
+    pub name: Name,
+    /// Arguments as written by the client.
+    pub arguments: Vec<Node<ast::Argument>>,
+    /// `@skip`/`@include` applications.
+    pub directives: ast::DirectiveList,
+    /// The sub-selection of a composite field; `None` for leaves.
+    pub selection: Option<Selection>,
+}
+
+/// An inline fragment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FragmentItem {
+    /// `... on Type`, or `None` for a condition-only fragment.
+    pub type_condition: Option<Name>,
+    /// `@skip`/`@include` applications.
+    pub directives: ast::DirectiveList,
+    /// The fragment's selection.
+    pub selection: Selection,
+}
+
+impl Selection {
+    /// Whether nothing is selected.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The nested selection reached by following item indices.
+    ///
+    /// Indices come from [`Selection::add_field`] / [`Selection::add_fragment`]
+    /// and stay valid because items are only ever appended.
+    pub fn at_mut(&mut self, path: &[usize]) -> Option<&mut Selection> {
+        let mut current = self;
+        for index in path {
+            current = match current.items.get_mut(*index)? {
+                Item::Field(field) => field.selection.as_mut()?,
+                Item::Fragment(fragment) => &mut fragment.selection,
+            };
+        }
+        Some(current)
+    }
+
+    /// Adds a field (merging with an identical one) and returns its index.
+    pub fn add_field(
+        &mut self,
+        response_key: &Name,
+        name: &Name,
+        arguments: &[Node<ast::Argument>],
+        directives: &ast::DirectiveList,
+        composite: bool,
+    ) -> usize {
+        let found = self.items.iter().position(|item| match item {
+            Item::Field(f) => {
+                f.response_key == *response_key
+                    && f.name == *name
+                    && f.arguments == arguments
+                    && f.directives == *directives
+            }
+            Item::Fragment(_) => false,
+        });
+        if let Some(index) = found {
+            return index;
+        }
+        self.items.push(Item::Field(FieldItem {
+            response_key: response_key.clone(),
+            name: name.clone(),
+            arguments: arguments.to_vec(),
+            directives: directives.clone(),
+            selection: composite.then(Selection::default),
+        }));
+        self.items.len() - 1
+    }
+
+    /// Adds `__typename` unless present.
+    pub fn add_typename(&mut self) {
+        let name = typename();
+        self.add_field(&name, &name, &[], &ast::DirectiveList::new(), false);
+    }
+
+    /// Adds an inline fragment (merging with an identical one) and returns its index.
+    pub fn add_fragment(
+        &mut self,
+        type_condition: Option<&Name>,
+        directives: &ast::DirectiveList,
+    ) -> usize {
+        let found = self.items.iter().position(|item| match item {
+            Item::Fragment(f) => {
+                f.type_condition.as_ref() == type_condition && f.directives == *directives
+            }
+            Item::Field(_) => false,
+        });
+        if let Some(index) = found {
+            return index;
+        }
+        self.items.push(Item::Fragment(FragmentItem {
+            type_condition: type_condition.cloned(),
+            directives: directives.clone(),
+            selection: Selection::default(),
+        }));
+        self.items.len() - 1
+    }
+
+    /// Merges a field set (keys, requirements) into this selection, fragments
+    /// kept, aliases and directives dropped.
+    pub fn merge_field_set(&mut self, set: &SelectionSet) {
+        for selection in &set.selections {
+            match selection {
+                executable::Selection::Field(field) => {
+                    let composite = !field.selection_set.selections.is_empty();
+                    let index = self.add_field(
+                        &field.name,
+                        &field.name,
+                        &field.arguments,
+                        &ast::DirectiveList::new(),
+                        composite,
+                    );
+                    if let Some(Item::Field(FieldItem {
+                        selection: Some(nested),
+                        ..
+                    })) = self.items.get_mut(index)
+                    {
+                        nested.merge_field_set(&field.selection_set);
+                    }
+                }
+                executable::Selection::InlineFragment(inline) => {
+                    let index = self
+                        .add_fragment(inline.type_condition.as_ref(), &ast::DirectiveList::new());
+                    if let Some(Item::Fragment(fragment)) = self.items.get_mut(index) {
+                        fragment.selection.merge_field_set(&inline.selection_set);
+                    }
+                }
+                executable::Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+
+    /// Merges another selection into this one.
+    pub fn merge_selection(&mut self, other: &Selection) {
+        for item in &other.items {
+            match item {
+                Item::Field(field) => {
+                    let index = self.add_field(
+                        &field.response_key,
+                        &field.name,
+                        &field.arguments,
+                        &field.directives,
+                        field.selection.is_some(),
+                    );
+                    if let (Some(nested), Some(Item::Field(target))) =
+                        (&field.selection, self.items.get_mut(index))
+                    {
+                        if let Some(target) = &mut target.selection {
+                            target.merge_selection(nested);
+                        }
+                    }
+                }
+                Item::Fragment(fragment) => {
+                    let index =
+                        self.add_fragment(fragment.type_condition.as_ref(), &fragment.directives);
+                    if let Some(Item::Fragment(target)) = self.items.get_mut(index) {
+                        target.selection.merge_selection(&fragment.selection);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes the selection sendable: composite fields left empty select
+    /// `__typename`, empty fragments are dropped.
+    pub fn finish(&mut self) {
+        self.items.retain_mut(|item| match item {
+            Item::Field(field) => {
+                if let Some(nested) = &mut field.selection {
+                    nested.finish();
+                    if nested.is_empty() {
+                        nested.add_typename();
+                    }
+                }
+                true
+            }
+            Item::Fragment(fragment) => {
+                fragment.selection.finish();
+                !fragment.selection.is_empty()
+            }
+        });
+    }
+
+    /// Prints `{ ... }` as GraphQL.
+    pub fn write(&self, out: &mut String) {
+        out.push('{');
+        for item in &self.items {
+            out.push(' ');
+            match item {
+                Item::Field(field) => {
+                    if field.response_key != field.name {
+                        let _ = write!(out, "{}: ", field.response_key);
+                    }
+                    out.push_str(&field.name);
+                    if !field.arguments.is_empty() {
+                        out.push('(');
+                        for (i, argument) in field.arguments.iter().enumerate() {
+                            if i > 0 {
+                                out.push_str(", ");
+                            }
+                            let _ = write!(out, "{}: {}", argument.name, argument.value);
+                        }
+                        out.push(')');
+                    }
+                    write_directives(&field.directives, out);
+                    if let Some(nested) = &field.selection {
+                        out.push(' ');
+                        nested.write(out);
+                    }
+                }
+                Item::Fragment(fragment) => {
+                    out.push_str("...");
+                    if let Some(condition) = &fragment.type_condition {
+                        let _ = write!(out, " on {condition}");
+                    }
+                    write_directives(&fragment.directives, out);
+                    out.push(' ');
+                    fragment.selection.write(out);
+                }
+            }
+        }
+        out.push_str(" }");
+    }
+
+    /// Names of the variables the selection uses, appended without duplicates.
+    pub fn variables(&self, out: &mut Vec<Name>) {
+        for item in &self.items {
+            match item {
+                Item::Field(field) => {
+                    for argument in &field.arguments {
+                        value_variables(&argument.value, out);
+                    }
+                    directive_variables(&field.directives, out);
+                    if let Some(nested) = &field.selection {
+                        nested.variables(out);
+                    }
+                }
+                Item::Fragment(fragment) => {
+                    directive_variables(&fragment.directives, out);
+                    fragment.selection.variables(out);
+                }
+            }
+        }
+    }
+
+    /// Projects a response object onto this selection (a representation):
+    /// `None` when a selected field is missing, so no representation is made
+    /// from an object whose key could not be fetched. `matches` decides
+    /// whether an inline fragment's type condition applies to a `__typename`.
+    pub fn project(
+        &self,
+        object: &Map<String, Json>,
+        matches: &dyn Fn(&str, &str) -> bool,
+    ) -> Option<Json> {
+        let mut out = Map::new();
+        self.project_into(object, matches, &mut out)?;
+        Some(Json::Object(out))
+    }
+
+    fn project_into(
+        &self,
+        object: &Map<String, Json>,
+        matches: &dyn Fn(&str, &str) -> bool,
+        out: &mut Map<String, Json>,
+    ) -> Option<()> {
+        for item in &self.items {
+            match item {
+                Item::Field(field) => {
+                    let value = object.get(field.response_key.as_str())?;
+                    let projected = match &field.selection {
+                        Some(nested) => project_value(nested, value, matches)?,
+                        None => value.clone(),
+                    };
+                    match out.get_mut(field.response_key.as_str()) {
+                        Some(existing) => crate::executor::merge::deep_merge(existing, projected),
+                        None => {
+                            out.insert(field.response_key.to_string(), projected);
+                        }
+                    }
+                }
+                Item::Fragment(fragment) => {
+                    let applies = match &fragment.type_condition {
+                        None => true,
+                        Some(condition) => object
+                            .get("__typename")
+                            .and_then(Json::as_str)
+                            .is_some_and(|t| matches(condition, t)),
+                    };
+                    if applies {
+                        fragment.selection.project_into(object, matches, out)?;
+                    }
+                }
+            }
+        }
+        Some(())
+    }
+}
+
+fn project_value(
+    selection: &Selection,
+    value: &Json,
+    matches: &dyn Fn(&str, &str) -> bool,
+) -> Option<Json> {
+    match value {
+        Json::Null => Some(Json::Null),
+        Json::Array(items) => items
+            .iter()
+            .map(|item| project_value(selection, item, matches))
+            .collect::<Option<Vec<_>>>()
+            .map(Json::Array),
+        Json::Object(object) => selection.project(object, matches),
+        _ => None,
+    }
+}
+
+/// The `__typename` name.
+pub fn typename() -> Name {
+    Name::new_static_unchecked("__typename")
+}
+
+fn write_directives(directives: &ast::DirectiveList, out: &mut String) {
+    for directive in directives.iter() {
+        let _ = write!(out, " {directive}");
+    }
+}
+
+fn directive_variables(directives: &ast::DirectiveList, out: &mut Vec<Name>) {
+    for directive in directives.iter() {
+        for argument in &directive.arguments {
+            value_variables(&argument.value, out);
+        }
+    }
+}
+
+fn value_variables(value: &Value, out: &mut Vec<Name>) {
+    match value {
+        Value::Variable(name) if !out.contains(name) => out.push(name.clone()),
+        Value::List(items) => {
+            for item in items {
+                value_variables(item, out);
+            }
+        }
+        Value::Object(fields) => {
+            for (_, item) in fields {
+                value_variables(item, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The `@skip`/`@include` applications of a directive list (others are
+/// client-side or unknown to subgraphs and are not forwarded).
+pub fn conditions(directives: &ast::DirectiveList) -> ast::DirectiveList {
+    ast::DirectiveList(
+        directives
+            .iter()
+            .filter(|d| d.name == "skip" || d.name == "include")
+            .cloned()
+            .collect(),
+    )
+}

@@ -1,0 +1,240 @@
+//! Planner snapshots on the demo supergraph and on small hand-written ones.
+
+use apollo_compiler::ExecutableDocument;
+
+use super::*;
+use crate::supergraph::Supergraph;
+
+const DEMO: &str = include_str!("../../../../schemas/supergraph.graphql");
+
+fn plan_on(sdl: &str, query: &str) -> Result<QueryPlan, PlanError> {
+    let supergraph = Supergraph::parse(sdl).unwrap();
+    let document =
+        ExecutableDocument::parse_and_validate(supergraph.api_schema(), query, "q.graphql")
+            .unwrap();
+    let operation = document.operations.get(None).unwrap().clone();
+    plan_operation(&supergraph, &document, &operation)
+}
+
+fn plan(query: &str) -> String {
+    plan_on(DEMO, query).unwrap().to_string()
+}
+
+#[test]
+fn single_subgraph_query_is_one_fetch() {
+    assert_eq!(
+        plan("query Top($n: Int!) { topProducts(first: $n) { upc name } }"),
+        r#"QueryPlan {
+  Fetch(service: "products") {
+    query Top__products__0($n: Int!) { topProducts(first: $n) { upc name } }
+  },
+}"#
+    );
+}
+
+#[test]
+fn root_fields_of_two_subgraphs_run_in_parallel() {
+    assert_eq!(
+        plan("{ me { name } topProducts { name } }"),
+        r#"QueryPlan {
+  Parallel {
+    Fetch(service: "accounts") {
+      query { me { name } }
+    },
+    Fetch(service: "products") {
+      query { topProducts { name } }
+    },
+  },
+}"#
+    );
+}
+
+#[test]
+fn requires_fetches_required_fields_first() {
+    assert_eq!(
+        plan("{ topProducts { name shippingEstimate } }"),
+        r#"QueryPlan {
+  Sequence {
+    Fetch(service: "products") {
+      query { topProducts { name __typename upc price weight } }
+    },
+    Flatten(path: "topProducts.@") {
+      Fetch(service: "inventory") {
+        { __typename upc price weight } =>
+        query($representations: [_Any!]!) { _entities(representations: $representations) { ... on Product { shippingEstimate } } }
+      },
+    },
+  },
+}"#
+    );
+}
+
+#[test]
+fn provides_avoids_a_hop_and_nested_entities_chain() {
+    assert_eq!(
+        plan("{ me { reviews { body author { username } product { name inStock } } } }"),
+        r#"QueryPlan {
+  Sequence {
+    Fetch(service: "accounts") {
+      query { me { __typename id } }
+    },
+    Flatten(path: "me") {
+      Fetch(service: "reviews") {
+        { __typename id } =>
+        query($representations: [_Any!]!) { _entities(representations: $representations) { ... on User { reviews { body author { username } product { __typename upc } } } } }
+      },
+    },
+    Parallel {
+      Flatten(path: "me.reviews.@.product") {
+        Fetch(service: "products") {
+          { __typename upc } =>
+          query($representations: [_Any!]!) { _entities(representations: $representations) { ... on Product { name } } }
+        },
+      },
+      Flatten(path: "me.reviews.@.product") {
+        Fetch(service: "inventory") {
+          { __typename upc } =>
+          query($representations: [_Any!]!) { _entities(representations: $representations) { ... on Product { inStock } } }
+        },
+      },
+    },
+  },
+}"#
+    );
+}
+
+#[test]
+fn requirements_from_another_subgraph_are_fetched_before() {
+    let plan = plan("{ me { reviews { product { shippingEstimate } } } }");
+    // products supplies price/weight for inventory's representation.
+    let products = plan.find("Fetch(service: \"products\")").unwrap();
+    let inventory = plan.find("Fetch(service: \"inventory\")").unwrap();
+    assert!(products < inventory, "{plan}");
+    assert!(
+        plan.contains("{ __typename upc price weight } =>"),
+        "{plan}"
+    );
+}
+
+#[test]
+fn mutations_keep_their_order() {
+    let plan = plan(
+        r#"mutation { a: createProduct(upc: "9", name: "x", price: 1, weight: 1) { upc inStock } b: createProduct(upc: "8", name: "y", price: 1, weight: 1) { upc } }"#,
+    );
+    assert!(plan.starts_with("QueryPlan {\n  Sequence {\n    Fetch(service: \"products\") {\n      mutation { a: createProduct"), "{plan}");
+    assert!(plan.contains("b: createProduct"), "{plan}");
+}
+
+#[test]
+fn skip_and_include_are_forwarded() {
+    let plan = plan(
+        "query($s: Boolean!) { topProducts { name @skip(if: $s) ... @include(if: $s) { upc } } }",
+    );
+    assert!(
+        plan.contains("query($s: Boolean!) { topProducts { name @skip(if: $s) ... @include(if: $s) { upc } } }"),
+        "{plan}"
+    );
+}
+
+#[test]
+fn introspection_only_needs_no_fetch() {
+    let plan = plan_on(DEMO, "{ __typename __type(name: \"User\") { name } }").unwrap();
+    assert_eq!(plan.node, None);
+    assert!(plan.has_introspection);
+}
+
+const SHAPES: &str = r#"
+schema
+  @link(url: "https://specs.apollo.dev/link/v1.0")
+  @link(url: "https://specs.apollo.dev/join/v0.3", for: EXECUTION)
+{
+  query: Query
+}
+
+directive @join__enumValue(graph: join__Graph!) repeatable on ENUM_VALUE
+directive @join__field(graph: join__Graph, requires: join__FieldSet, provides: join__FieldSet, type: String, external: Boolean, override: String, usedOverridden: Boolean) repeatable on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
+directive @join__graph(name: String!, url: String!) on ENUM_VALUE
+directive @join__implements(graph: join__Graph!, interface: String!) repeatable on OBJECT | INTERFACE
+directive @join__type(graph: join__Graph!, key: join__FieldSet, extension: Boolean! = false, resolvable: Boolean! = true, isInterfaceObject: Boolean! = false) repeatable on OBJECT | INTERFACE | UNION | ENUM | INPUT_OBJECT | SCALAR
+directive @join__unionMember(graph: join__Graph!, member: String!) repeatable on UNION
+directive @link(url: String, as: String, for: link__Purpose, import: [link__Import]) repeatable on SCHEMA
+
+scalar join__FieldSet
+scalar link__Import
+enum link__Purpose { SECURITY EXECUTION }
+
+enum join__Graph {
+  A @join__graph(name: "a", url: "http://a.example/graphql")
+  B @join__graph(name: "b", url: "http://b.example/graphql")
+}
+
+type Query @join__type(graph: A) @join__type(graph: B) {
+  media: [Media] @join__field(graph: A)
+  shapes: [Shape] @join__field(graph: A)
+}
+
+union Media @join__type(graph: A) @join__unionMember(graph: A, member: "Book") @join__unionMember(graph: A, member: "Movie") = Book | Movie
+
+interface Shape @join__type(graph: A) {
+  id: ID!
+}
+
+type Book @join__type(graph: A, key: "id") @join__type(graph: B, key: "id") {
+  id: ID!
+  title: String @join__field(graph: A)
+  reviews: Int @join__field(graph: B)
+}
+
+type Movie @join__type(graph: A) {
+  id: ID!
+  length: Int
+}
+
+type Square implements Shape @join__type(graph: A, key: "id") @join__type(graph: B, key: "id") @join__implements(graph: A, interface: "Shape") {
+  id: ID!
+  side: Int @join__field(graph: B)
+}
+"#;
+
+#[test]
+fn unions_and_interfaces_explode_into_possible_types() {
+    assert_eq!(
+        plan_on(SHAPES, "{ media { ... on Book { title reviews } ... on Movie { length } } shapes { id ... on Square { side } } }")
+            .unwrap()
+            .to_string(),
+        r#"QueryPlan {
+  Sequence {
+    Fetch(service: "a") {
+      query { media { __typename ... on Book { title __typename id } ... on Movie { length } } shapes { __typename ... on Square { id __typename } } }
+    },
+    Parallel {
+      Flatten(path: "media.@") {
+        Fetch(service: "b") {
+          { __typename id } =>
+          query($representations: [_Any!]!) { _entities(representations: $representations) { ... on Book { reviews } } }
+        },
+      },
+      Flatten(path: "shapes.@") {
+        Fetch(service: "b") {
+          { __typename id } =>
+          query($representations: [_Any!]!) { _entities(representations: $representations) { ... on Square { side } } }
+        },
+      },
+    },
+  },
+}"#
+    );
+}
+
+#[test]
+fn unreachable_fields_are_a_planning_error() {
+    // Movie has no key, so nothing can be fetched for it elsewhere; but
+    // everything here is local, so this plans. A field only B resolves on a
+    // type without a key in B cannot be reached:
+    let sdl = SHAPES.replace(
+        "type Movie @join__type(graph: A) {\n  id: ID!\n  length: Int\n}",
+        "type Movie @join__type(graph: A) @join__type(graph: B) {\n  id: ID!\n  length: Int @join__field(graph: B)\n}",
+    );
+    let err = plan_on(&sdl, "{ media { ... on Movie { length } } }").unwrap_err();
+    assert!(err.to_string().contains("Movie.length"), "{err}");
+}

@@ -1,0 +1,275 @@
+//! Federation end to end: operations spanning the demo subgraphs (entities,
+//! `@requires`, `@provides`, nested entities, lists), response shaping, and
+//! errors/nulls from scripted subgraphs, through the real router over
+//! loopback HTTP.
+
+#![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+
+use serde_json::{json, Value};
+use tollgate_e2e::{scripted_subgraphs, temp_file, TestEnv};
+
+#[tokio::test]
+async fn two_subgraphs_through_an_entity_key() {
+    let env = TestEnv::start("").await;
+    let response = env
+        .post(json!({"query": "{ topProducts(first: 2) { name reviews { body } } }"}))
+        .await;
+    assert_eq!(
+        response.body,
+        json!({"data": {"topProducts": [
+            {"name": "Table", "reviews": [{"body": "Love it!"}, {"body": "Prefer something else."}]},
+            {"name": "Couch", "reviews": [{"body": "Too expensive."}]}
+        ]}})
+    );
+}
+
+#[tokio::test]
+async fn four_subgraphs_with_requires_and_lists() {
+    let env = TestEnv::start("").await;
+    let response = env
+        .post(json!({"query": "{ users { name reviews { product { name shippingEstimate inStock } } } }"}))
+        .await;
+    assert!(response.body.get("errors").is_none(), "{}", response.text);
+    assert_eq!(
+        response.body["data"]["users"],
+        json!([
+            {"name": "Ada Lovelace", "reviews": [
+                {"product": {"name": "Table", "shippingEstimate": 50, "inStock": true}},
+                {"product": {"name": "Couch", "shippingEstimate": 0, "inStock": false}}
+            ]},
+            {"name": "Alan Turing", "reviews": [
+                {"product": {"name": "Chair", "shippingEstimate": 25, "inStock": true}},
+                {"product": {"name": "Table", "shippingEstimate": 50, "inStock": true}}
+            ]},
+            {"name": "Grace Hopper", "reviews": [
+                {"product": {"name": "Chair", "shippingEstimate": 25, "inStock": true}}
+            ]},
+            {"name": "Edsger Dijkstra", "reviews": []}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn requires_on_a_root_list() {
+    let env = TestEnv::start("").await;
+    let response = env
+        .post(json!({"query": "{ topProducts { upc shippingEstimate } }"}))
+        .await;
+    assert_eq!(
+        response.body["data"]["topProducts"],
+        json!([
+            {"upc": "1", "shippingEstimate": 50},
+            {"upc": "2", "shippingEstimate": 0},
+            {"upc": "3", "shippingEstimate": 25},
+            {"upc": "4", "shippingEstimate": 5}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn provides_saves_a_hop() {
+    let env = TestEnv::start("").await;
+    let before = env.demo.requests();
+    let response = env
+        .post(json!({"query": "{ topProducts(first: 1) { reviews { author { username } } } }"}))
+        .await;
+    assert_eq!(
+        response.body["data"]["topProducts"][0]["reviews"],
+        json!([{"author": {"username": "@ada"}}, {"author": {"username": "@complete"}}])
+    );
+    assert_eq!(
+        env.demo.requests() - before,
+        2,
+        "products then reviews, no accounts hop"
+    );
+}
+
+#[tokio::test]
+async fn nested_entities_round_trip() {
+    let env = TestEnv::start("").await;
+    let response = env
+        .post(json!({"query": "{ topProducts(first: 1) { name reviews { author { name reviews { product { name } } } } } }"}))
+        .await;
+    assert_eq!(
+        response.body,
+        json!({"data": {"topProducts": [{"name": "Table", "reviews": [
+            {"author": {"name": "Ada Lovelace", "reviews": [{"product": {"name": "Table"}}, {"product": {"name": "Couch"}}]}},
+            {"author": {"name": "Alan Turing", "reviews": [{"product": {"name": "Chair"}}, {"product": {"name": "Table"}}]}}
+        ]}]}})
+    );
+}
+
+#[tokio::test]
+async fn aliases_fragments_typename_and_skip_include() {
+    let env = TestEnv::start("").await;
+    let response = env
+        .post(json!({
+            "query": "query Q($yes: Boolean!, $no: Boolean!) { first: user(id: \"1\") { __typename ...U who: name } second: user(id: \"3\") { ... on User @include(if: $yes) { reviews { b: body } } name @skip(if: $yes) id @include(if: $no) } __typename } fragment U on User { reviews { product { ... on Product { n: name } upc @skip(if: $no) } } }",
+            "variables": {"yes": true, "no": false},
+            "operationName": "Q"
+        }))
+        .await;
+    assert_eq!(
+        response.text,
+        json!({"data": {
+            "first": {"__typename": "User", "reviews": [
+                {"product": {"n": "Table", "upc": "1"}},
+                {"product": {"n": "Couch", "upc": "2"}}
+            ], "who": "Ada Lovelace"},
+            "second": {"reviews": [{"b": "Sturdy."}]},
+            "__typename": "Query"
+        }})
+        .to_string(),
+        "exact keys, order and aliases"
+    );
+}
+
+#[tokio::test]
+async fn the_plan_is_cached_per_operation() {
+    let env = TestEnv::start("").await;
+    let query = json!({"query": "{ users { reviews { body } } }"});
+    let first = env.post(query.clone()).await;
+    let second = env.post(query).await;
+    assert_eq!(first.body, second.body);
+    assert_eq!(env.router.runtime().load().cached_plans(), 1);
+}
+
+#[tokio::test]
+async fn a_down_subgraph_nulls_only_its_fields() {
+    let demo = tollgate_demo::spawn("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/inventory", closed.local_addr().unwrap());
+    drop(closed);
+    let mut yaml = String::from("supergraph:\n  path: schemas/supergraph.graphql\nsubgraphs:\n");
+    for name in ["accounts", "products", "reviews"] {
+        yaml.push_str(&format!("  {name}:\n    url: {}\n", demo.url(name)));
+    }
+    yaml.push_str(&format!("  inventory:\n    url: {dead}\n    timeout: 2s\n"));
+    let env = TestEnv::start_yaml(demo, &yaml).await;
+    let response = env
+        .post(json!({"query": "{ topProducts(first: 2) { name inStock } }"}))
+        .await;
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.body["data"],
+        json!({"topProducts": [{"name": "Table", "inStock": null}, {"name": "Couch", "inStock": null}]})
+    );
+    assert_eq!(response.code(), Some("SUBREQUEST_HTTP_ERROR"));
+    assert_eq!(
+        response.body["errors"][0]["extensions"]["serviceName"],
+        "inventory"
+    );
+}
+
+const SCRIPTED: &str = r#"
+schema
+  @link(url: "https://specs.apollo.dev/link/v1.0")
+  @link(url: "https://specs.apollo.dev/join/v0.3", for: EXECUTION)
+{
+  query: Query
+}
+
+directive @join__enumValue(graph: join__Graph!) repeatable on ENUM_VALUE
+directive @join__field(graph: join__Graph, requires: join__FieldSet, provides: join__FieldSet, type: String, external: Boolean, override: String, usedOverridden: Boolean) repeatable on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
+directive @join__graph(name: String!, url: String!) on ENUM_VALUE
+directive @join__implements(graph: join__Graph!, interface: String!) repeatable on OBJECT | INTERFACE
+directive @join__type(graph: join__Graph!, key: join__FieldSet, extension: Boolean! = false, resolvable: Boolean! = true, isInterfaceObject: Boolean! = false) repeatable on OBJECT | INTERFACE | UNION | ENUM | INPUT_OBJECT | SCALAR
+directive @join__unionMember(graph: join__Graph!, member: String!) repeatable on UNION
+directive @link(url: String, as: String, for: link__Purpose, import: [link__Import]) repeatable on SCHEMA
+
+scalar join__FieldSet
+scalar link__Import
+enum link__Purpose { SECURITY EXECUTION }
+
+enum join__Graph {
+  A @join__graph(name: "a", url: "http://127.0.0.1:1/a")
+  B @join__graph(name: "b", url: "http://127.0.0.1:1/b")
+}
+
+type Query @join__type(graph: A) @join__type(graph: B) {
+  things: [Thing!] @join__field(graph: A)
+}
+
+type Thing @join__type(graph: A, key: "id") @join__type(graph: B, key: "id") {
+  id: ID!
+  name: String @join__field(graph: A)
+  detail: String! @join__field(graph: B)
+  extra: String @join__field(graph: B)
+}
+"#;
+
+/// Subgraph A lists three things; B fails on the second one's `detail` with
+/// an error pathed into `_entities`.
+fn scripted(subgraph: &str, body: &Value) -> Value {
+    match subgraph {
+        "a" => json!({"data": {"things": [
+            {"__typename": "Thing", "id": "1", "name": "one"},
+            {"__typename": "Thing", "id": "2", "name": "two"},
+            {"__typename": "Thing", "id": "1", "name": "one again"}
+        ]}}),
+        _ => {
+            let reps = body["variables"]["representations"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let entities: Vec<Value> = reps
+                .iter()
+                .map(|r| {
+                    if r["id"] == "2" {
+                        Value::Null
+                    } else {
+                        json!({"detail": format!("d{}", r["id"].as_str().unwrap()), "extra": "x"})
+                    }
+                })
+                .collect();
+            json!({
+                "data": {"_entities": entities},
+                "errors": [{"message": "detail exploded", "path": ["_entities", 1, "detail"], "extensions": {"code": "BOOM"}}]
+            })
+        }
+    }
+}
+
+async fn scripted_env() -> TestEnv {
+    let addr = scripted_subgraphs(scripted).await;
+    let path = temp_file("supergraph.graphql", SCRIPTED);
+    let yaml = format!(
+        "supergraph:\n  path: {}\nsubgraphs:\n  a:\n    url: http://{addr}/a\n  b:\n    url: http://{addr}/b\n",
+        path.display()
+    );
+    let demo = tollgate_demo::spawn("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    TestEnv::start_yaml(demo, &yaml).await
+}
+
+#[tokio::test]
+async fn entity_errors_are_repathed_and_nulls_bubble() {
+    let env = scripted_env().await;
+    let response = env
+        .post(json!({"query": "{ things { name detail } }"}))
+        .await;
+    // The second thing's non-null `detail` is null: the item is non-null
+    // too, so the whole (nullable) list becomes null.
+    assert_eq!(response.body["data"], json!({"things": null}));
+    let errors = response.body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{}", response.text);
+    assert_eq!(errors[0]["message"], "detail exploded");
+    assert_eq!(errors[0]["path"], json!(["things", 1, "detail"]));
+    assert_eq!(errors[0]["extensions"]["code"], "BOOM");
+    assert_eq!(errors[0]["extensions"]["serviceName"], "b");
+}
+
+#[tokio::test]
+async fn entity_representations_are_deduplicated_and_merged_everywhere() {
+    let env = scripted_env().await;
+    let response = env.post(json!({"query": "{ things { id extra } }"})).await;
+    // Thing 2 has no entity (null): its nullable `extra` is null, the others
+    // share one representation for id 1.
+    assert_eq!(
+        response.body["data"],
+        json!({"things": [{"id": "1", "extra": "x"}, {"id": "2", "extra": null}, {"id": "1", "extra": "x"}]})
+    );
+}
