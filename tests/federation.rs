@@ -273,3 +273,29 @@ async fn entity_representations_are_deduplicated_and_merged_everywhere() {
         json!({"things": [{"id": "1", "extra": "x"}, {"id": "2", "extra": null}, {"id": "1", "extra": "x"}]})
     );
 }
+
+#[tokio::test]
+async fn the_query_plan_is_exposed_only_when_enabled_and_asked() {
+    let query = json!({"query": "{ topProducts(first: 1) { name inStock } }"});
+    let header = [("tollgate-expose-query-plan", "true")];
+    let off = TestEnv::start("").await;
+    let response = off.post_with(query.clone(), &header).await;
+    assert!(
+        response.body.get("extensions").is_none(),
+        "{}",
+        response.text
+    );
+
+    let on = TestEnv::start("debug:\n  expose_query_plan: true\n").await;
+    let plain = on.post(query.clone()).await;
+    assert!(plain.body.get("extensions").is_none(), "{}", plain.text);
+    let response = on.post_with(query, &header).await;
+    let plan = response.body["extensions"]["queryPlan"].as_str().unwrap();
+    assert!(plan.contains("Fetch(service: \"products\")"), "{plan}");
+    assert!(plan.contains("Flatten(path: \"topProducts.@\")"), "{plan}");
+    assert!(plan.contains("Fetch(service: \"inventory\")"), "{plan}");
+    assert_eq!(
+        response.body["data"],
+        json!({"topProducts": [{"name": "Table", "inStock": true}]})
+    );
+}

@@ -19,6 +19,11 @@
 #                        (default: a new /tmp/tollgate-audit.XXXXXX)
 #   SUITE_TIMEOUT        seconds one suite may take, gateway included (default 300)
 #   GATEWAY_TIMEOUT      ms the audit waits for Tollgate's health check (default 15000)
+#   AUDIT_SAVE_RESPONSES 1 (default): for a suite with failures, start Tollgate
+#                        again and save every test's query, expected result and
+#                        Tollgate's raw response (errors included, which the
+#                        audit's report leaves out) to suites/SUITE/responses.json;
+#                        0: don't
 #
 # Everything listens on and talks to 127.0.0.1 only. Exit status: 0 when the
 # harness ran every suite (whatever the tests said), 1 when a suite could not
@@ -104,7 +109,9 @@ WORK_DIR="$(cd "$WORK_DIR" && pwd)"
 
 export NODE_OPTIONS="--require $SCRIPT_DIR/node-polyfill.cjs${NODE_OPTIONS:+ $NODE_OPTIONS}"
 export AUDIT_DIR AUDIT_PORT GATEWAY_PORT WORK_DIR
-export TOLLGATE_BIN_ABS="$TOLLGATE_BIN"
+# A copy of the binary: a concurrent `cargo build` must not swap it mid-run.
+cp "$TOLLGATE_BIN" "$WORK_DIR/tollgate"
+export TOLLGATE_BIN_ABS="$WORK_DIR/tollgate"
 export GATEWAY_MAX_LIFETIME="$SUITE_TIMEOUT"
 
 server_pid=""
@@ -189,6 +196,29 @@ else
   suites=("${all_suites[@]}")
 fi
 
+# save_responses SUITE: Tollgate's raw answers to the suite's test queries.
+save_responses() {
+  local suite="$1" dir="$WORK_DIR/suites/$1" launcher_pid rc=0
+  bash "$SCRIPT_DIR/tollgate-gateway.sh" "$suite" >"$dir/replay-gateway.log" 2>&1 &
+  launcher_pid=$!
+  if wait_for "$HEALTH_URL" 30 "$launcher_pid"; then
+    curl -fsS --max-time 10 "http://127.0.0.1:$AUDIT_PORT/$suite/tests" | jq -c '.[]' |
+      while IFS= read -r t; do
+        jq -n --arg q "$(jq -r .query <<<"$t")" '{query: $q}' |
+          curl -sS --max-time 10 -H 'content-type: application/json' \
+            -H 'accept: application/json' --data-binary @- "$GRAPHQL_URL" |
+          jq -c --argjson t "$t" '{query: $t.query, expected: $t.expected, received: .}' ||
+          jq -c -n --argjson t "$t" '{query: $t.query, expected: $t.expected, received: "no JSON answer"}'
+      done | jq -s 'to_entries | map({index: .key} + .value)' >"$dir/responses.json" || rc=1
+  else
+    rc=1
+  fi
+  stop_pid "$launcher_pid"
+  wait "$launcher_pid" 2>/dev/null || true
+  stop_suite_leftovers "$suite"
+  return "$rc"
+}
+
 # --- the suites -----------------------------------------------------------------
 GRAPHQL_URL="http://127.0.0.1:$GATEWAY_PORT/graphql"
 HEALTH_URL="http://127.0.0.1:$GATEWAY_PORT/health"
@@ -197,8 +227,12 @@ summary="$WORK_DIR/summary.txt"
 total_pass=0 total_tests=0 total_fail=0 broken=0 suites_green=0
 run_start=$SECONDS
 
-log "Tollgate: $TOLLGATE_BIN"
-log "work dir: $WORK_DIR"
+{
+  echo "Tollgate: $TOLLGATE_BIN (work tree at $(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo '?'))"
+  echo "Audit:    $AUDIT_DIR at $(git -C "$AUDIT_DIR" rev-parse HEAD 2>/dev/null || echo '?')"
+  echo "Work dir: $WORK_DIR"
+  echo
+} | tee -a "$summary"
 printf '%-40s %9s %6s  %s\n' SUITE PASSED TIME NOTE | tee -a "$summary"
 
 for suite in "${suites[@]}"; do
@@ -237,7 +271,11 @@ for suite in "${suites[@]}"; do
   [[ "$expected" =~ ^[0-9]+$ ]] || expected=$((pass + fail))
   grep -q "exited on its own" "$WORK_DIR/logs/$suite-gateway.log" 2>/dev/null &&
     note="${note:+$note; }Tollgate exited early"
-  ((pass == expected && expected > 0)) && suites_green=$((suites_green + 1))
+  if ((pass == expected && expected > 0)); then
+    suites_green=$((suites_green + 1))
+  elif [[ "${AUDIT_SAVE_RESPONSES:-1}" == 1 ]]; then
+    save_responses "$suite" || note="${note:+$note; }could not save responses"
+  fi
   total_pass=$((total_pass + pass))
   total_fail=$((total_fail + expected - pass))
   total_tests=$((total_tests + expected))

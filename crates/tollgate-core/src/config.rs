@@ -72,6 +72,10 @@ pub struct SubgraphConfig {
     #[serde(default = "default_subgraph_timeout", with = "humantime_serde")]
     #[schemars(with = "String")]
     pub timeout: Duration,
+    /// Identical queries in flight at the same time (same body and headers)
+    /// share one HTTP call. Mutations are never merged.
+    #[serde(default = "default_true")]
+    pub deduplicate_requests: bool,
 }
 
 impl Default for SubgraphConfig {
@@ -79,8 +83,13 @@ impl Default for SubgraphConfig {
         Self {
             url: None,
             timeout: default_subgraph_timeout(),
+            deduplicate_requests: true,
         }
     }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_subgraph_timeout() -> Duration {
@@ -130,4 +139,15 @@ fn default_max_tokens() -> usize {
 }
 fn default_plan_cache_size() -> usize {
     1024
+}
+
+/// `debug:` switches for development; all off by default.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DebugConfig {
+    /// When on, a request with the header `tollgate-expose-query-plan: true`
+    /// gets its query plan as text in `extensions.queryPlan`. Plans reveal
+    /// subgraph names and schema details: keep it off in production.
+    #[serde(default)]
+    pub expose_query_plan: bool,
 }

@@ -97,8 +97,27 @@ pub async fn run(
     }
 
     let variables = coerce_variables(runtime, &prepared.operation, request.variables)?;
-    executor::execute(runtime, &context, &prepared, &variables).await
+    let mut response = executor::execute(runtime, &context, &prepared, &variables).await?;
+    if runtime.debug.expose_query_plan
+        && parts
+            .headers
+            .get(EXPOSE_QUERY_PLAN_HEADER)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
+    {
+        response
+            .extensions
+            .get_or_insert_with(serde_json::Map::new)
+            .insert(
+                "queryPlan".to_owned(),
+                serde_json::Value::String(prepared.plan.to_string()),
+            );
+    }
+    Ok(response)
 }
+
+/// Request header asking for the query plan in `extensions.queryPlan`
+/// (honoured only with `debug.expose_query_plan: true`).
+pub const EXPOSE_QUERY_PLAN_HEADER: &str = "tollgate-expose-query-plan";
 
 /// Parses, validates and plans a document, through the plan cache.
 pub fn prepare(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::config::{LimitsConfig, SubgraphsConfig};
+use crate::config::{DebugConfig, LimitsConfig, SubgraphsConfig};
 use crate::pipeline::PlanCache;
 use crate::plugin::Plugin;
 use crate::subgraph::SubgraphClient;
@@ -24,6 +24,8 @@ pub struct SubgraphRoute {
     pub url: Arc<str>,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Whether identical in-flight queries share one call.
+    pub deduplicate: bool,
 }
 
 /// Why a runtime could not be built.
@@ -54,6 +56,7 @@ pub struct Runtime {
     pub(crate) client: Arc<dyn SubgraphClient>,
     pub(crate) plugins: Vec<Arc<dyn Plugin>>,
     pub(crate) limits: LimitsConfig,
+    pub(crate) debug: DebugConfig,
     pub(crate) plans: PlanCache,
 }
 
@@ -63,6 +66,7 @@ impl Runtime {
         supergraph: Arc<Supergraph>,
         subgraphs: &SubgraphsConfig,
         limits: LimitsConfig,
+        debug: DebugConfig,
         client: Arc<dyn SubgraphClient>,
         plugins: Vec<Arc<dyn Plugin>>,
     ) -> Result<Self, RuntimeError> {
@@ -95,6 +99,7 @@ impl Runtime {
                 name: Arc::from(info.name.as_str()),
                 url: Arc::from(url),
                 timeout: config.timeout,
+                deduplicate: config.deduplicate_requests,
             });
         }
         let plans = PlanCache::new(limits.plan_cache_size);
@@ -104,6 +109,7 @@ impl Runtime {
             client,
             plugins,
             limits,
+            debug,
             plans,
         })
     }

@@ -38,6 +38,9 @@ pub struct SubgraphRequest {
     pub timeout: Duration,
     /// Headers to send besides content negotiation.
     pub headers: HeaderMap,
+    /// Whether an identical in-flight request may share this one's answer
+    /// (queries on subgraphs with `deduplicate_requests`; never mutations).
+    pub deduplicate: bool,
     /// The GraphQL body.
     pub body: SubgraphRequestBody,
 }

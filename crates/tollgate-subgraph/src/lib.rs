@@ -1,7 +1,12 @@
 //! Tollgate's subgraph transport: [`HttpSubgraphClient`], one pooled HTTP
 //! client (reqwest, rustls) shared by every request, with a per-request
 //! timeout and a bound on response size. It implements the core's
-//! [`SubgraphClient`] trait; request deduplication will wrap this client.
+//! [`SubgraphClient`] trait. [`DeduplicatingClient`] wraps it so identical
+//! in-flight queries share one call.
+
+mod dedup;
+
+pub use dedup::DeduplicatingClient;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
@@ -125,6 +130,7 @@ mod tests {
             url: Arc::from(url),
             timeout,
             headers: http::HeaderMap::new(),
+            deduplicate: false,
             body: SubgraphRequestBody {
                 query: Arc::from("{ a }"),
                 operation_name: None,

@@ -15,7 +15,9 @@ use tollgate_core::runtime::{Runtime, RuntimeError};
 use tollgate_core::supergraph::SupergraphError;
 use tollgate_core::{RuntimeHandle, Supergraph};
 use tollgate_jwt::{JwtAuthenticator, JwtPlugin, JwtSetupError};
-use tollgate_subgraph::{ClientBuildError, HttpSubgraphClient, DEFAULT_MAX_RESPONSE_BYTES};
+use tollgate_subgraph::{
+    ClientBuildError, DeduplicatingClient, HttpSubgraphClient, DEFAULT_MAX_RESPONSE_BYTES,
+};
 
 use crate::config::LoadedConfig;
 
@@ -85,7 +87,9 @@ pub fn load_supergraph(loaded: &LoadedConfig) -> Result<Supergraph, StartError> 
 pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
     let config = &loaded.config;
     let supergraph = Arc::new(load_supergraph(loaded)?);
-    let client = Arc::new(HttpSubgraphClient::new(DEFAULT_MAX_RESPONSE_BYTES)?);
+    let client = Arc::new(DeduplicatingClient::new(HttpSubgraphClient::new(
+        DEFAULT_MAX_RESPONSE_BYTES,
+    )?));
     let mut plugins: Vec<Arc<dyn Plugin>> = Vec::new();
     let jwt = match &config.jwt {
         Some(jwt_config) => {
@@ -99,6 +103,7 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
         supergraph.clone(),
         &config.subgraphs,
         config.limits.clone(),
+        config.debug.clone(),
         client,
         plugins,
     )?;

@@ -6,6 +6,7 @@
 
 use std::ops::ControlFlow;
 
+use apollo_compiler::executable::OperationType;
 use serde_json::{Map, Value};
 
 use crate::context::RequestContext;
@@ -47,6 +48,7 @@ pub(super) async fn send(
         url: route.url.clone(),
         timeout: route.timeout,
         headers: http::HeaderMap::new(),
+        deduplicate: route.deduplicate && fetch.kind == OperationType::Query,
         body: SubgraphRequestBody {
             query: fetch.operation.clone(),
             operation_name: fetch.operation_name.clone(),

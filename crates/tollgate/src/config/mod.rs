@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::Deserialize;
-use tollgate_core::config::{HttpConfig, LimitsConfig, SubgraphsConfig, SupergraphConfig};
+use tollgate_core::config::{
+    DebugConfig, HttpConfig, LimitsConfig, SubgraphsConfig, SupergraphConfig,
+};
 use tollgate_jwt::JwtConfig;
 use tollgate_telemetry::LogConfig;
 
@@ -33,6 +35,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Development switches (query plan exposure).
+    #[serde(default)]
+    pub debug: DebugConfig,
 }
 
 /// A config read from a file, with the directory relative paths start from.

@@ -1,0 +1,210 @@
+//! In-flight request deduplication: identical subgraph queries (same URL,
+//! body and headers) that are sent while one is already on the wire share
+//! its response instead of making another HTTP call. Only requests marked
+//! [`SubgraphRequest::deduplicate`] (queries, on subgraphs where it is
+//! enabled) take part; mutations are never merged.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use futures::future::{BoxFuture, FutureExt, Shared};
+use sha2::{Digest, Sha256};
+use tollgate_core::subgraph::{SubgraphClient, SubgraphError, SubgraphRequest, SubgraphResponse};
+
+type InFlight = Shared<BoxFuture<'static, Result<SubgraphResponse, SubgraphError>>>;
+
+/// Above this many entries, entries nobody waits on any more are swept.
+const SWEEP_ABOVE: usize = 1024;
+
+/// Wraps a client so identical in-flight requests share one call.
+pub struct DeduplicatingClient<C> {
+    inner: Arc<C>,
+    in_flight: Arc<Mutex<HashMap<[u8; 32], InFlight>>>,
+}
+
+impl<C: SubgraphClient> DeduplicatingClient<C> {
+    /// Wraps `inner`.
+    pub fn new(inner: C) -> Self {
+        Self {
+            inner: Arc::new(inner),
+            in_flight: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Number of requests currently shared (for tests).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.lock().map_or(0, |m| m.len())
+    }
+}
+
+/// A hash of everything that makes two requests the same.
+fn request_key(request: &SubgraphRequest) -> Option<[u8; 32]> {
+    let mut hasher = HashWriter(Sha256::new());
+    hasher.0.update(request.url.as_bytes());
+    hasher.0.update([0]);
+    serde_json::to_writer(&mut hasher, &request.body).ok()?;
+    let mut headers: Vec<(&str, &[u8])> = request
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()))
+        .collect();
+    headers.sort_unstable();
+    for (name, value) in headers {
+        hasher.0.update([0]);
+        hasher.0.update(name.as_bytes());
+        hasher.0.update([1]);
+        hasher.0.update(value);
+    }
+    Some(hasher.0.finalize().into())
+}
+
+struct HashWriter(Sha256);
+
+impl Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<C: SubgraphClient> SubgraphClient for DeduplicatingClient<C> {
+    fn send(
+        &self,
+        request: SubgraphRequest,
+    ) -> BoxFuture<'_, Result<SubgraphResponse, SubgraphError>> {
+        if !request.deduplicate {
+            return self.inner.send(request);
+        }
+        let Some(key) = request_key(&request) else {
+            return self.inner.send(request);
+        };
+        let shared = {
+            let Ok(mut map) = self.in_flight.lock() else {
+                return self.inner.send(request);
+            };
+            if let Some(existing) = map.get(&key) {
+                existing.clone()
+            } else {
+                if map.len() > SWEEP_ABOVE {
+                    map.retain(|_, f| f.strong_count().is_some_and(|n| n > 1));
+                }
+                let inner = self.inner.clone();
+                let in_flight = self.in_flight.clone();
+                let future = async move {
+                    let result = inner.send(request).await;
+                    if let Ok(mut map) = in_flight.lock() {
+                        map.remove(&key);
+                    }
+                    result
+                }
+                .boxed()
+                .shared();
+                map.insert(key, future.clone());
+                future
+            }
+        };
+        Box::pin(shared)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use tollgate_core::subgraph::SubgraphRequestBody;
+
+    use super::*;
+
+    /// Counts calls and answers after a short delay so requests overlap.
+    struct Slow(Arc<AtomicUsize>);
+
+    impl SubgraphClient for Slow {
+        fn send(
+            &self,
+            request: SubgraphRequest,
+        ) -> BoxFuture<'_, Result<SubgraphResponse, SubgraphError>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(SubgraphResponse {
+                    status: http::StatusCode::OK,
+                    headers: http::HeaderMap::new(),
+                    body: Bytes::from(request.body.query.to_string()),
+                })
+            })
+        }
+    }
+
+    fn request(query: &str, deduplicate: bool) -> SubgraphRequest {
+        SubgraphRequest {
+            subgraph: Arc::from("s"),
+            url: Arc::from("http://127.0.0.1:9/s"),
+            timeout: Duration::from_secs(1),
+            headers: http::HeaderMap::new(),
+            deduplicate,
+            body: SubgraphRequestBody {
+                query: Arc::from(query),
+                operation_name: None,
+                variables: serde_json::Map::new(),
+                extensions: serde_json::Map::new(),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn identical_in_flight_requests_share_one_call() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let client = DeduplicatingClient::new(Slow(calls.clone()));
+        let (a, b, c) = tokio::join!(
+            client.send(request("{ a }", true)),
+            client.send(request("{ a }", true)),
+            client.send(request("{ b }", true)),
+        );
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "{{ a }} once, {{ b }} once"
+        );
+        assert_eq!(&a.unwrap().body[..], b"{ a }");
+        assert_eq!(&b.unwrap().body[..], b"{ a }");
+        assert_eq!(&c.unwrap().body[..], b"{ b }");
+        assert_eq!(client.in_flight(), 0, "finished requests are forgotten");
+        // Later identical requests make a new call.
+        client.send(request("{ a }", true)).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn requests_not_marked_are_never_merged() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let client = DeduplicatingClient::new(Slow(calls.clone()));
+        let (a, b) = tokio::join!(
+            client.send(request("mutation { m }", false)),
+            client.send(request("mutation { m }", false)),
+        );
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn different_headers_are_different_requests() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let client = DeduplicatingClient::new(Slow(calls.clone()));
+        let mut other = request("{ a }", true);
+        other
+            .headers
+            .insert("x-user", http::HeaderValue::from_static("2"));
+        let (a, b) = tokio::join!(client.send(request("{ a }", true)), client.send(other));
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+}
