@@ -131,7 +131,14 @@ async fn the_plan_is_cached_per_operation() {
     let first = env.post(query.clone()).await;
     let second = env.post(query).await;
     assert_eq!(first.body, second.body);
-    assert_eq!(env.router.runtime().load().cached_plans(), 1);
+    // Another spelling of the same operation reuses the plan.
+    let respelled = env
+        .post(json!({"query": "# same\n{\n  users {\n    reviews { body }\n  }\n}"}))
+        .await;
+    assert_eq!(respelled.body, first.body);
+    let runtime = env.router.runtime().load();
+    assert_eq!(runtime.cached_operations(), 2);
+    assert_eq!(runtime.cached_plans(), 1);
 }
 
 #[tokio::test]

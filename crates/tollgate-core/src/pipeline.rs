@@ -39,14 +39,18 @@ pub struct PreparedOperation {
     pub document: Valid<ExecutableDocument>,
     /// The selected operation.
     pub operation: Node<Operation>,
-    /// Its plan.
-    pub plan: QueryPlan,
+    /// Its plan (shared by every spelling of the same operation).
+    pub plan: Arc<QueryPlan>,
 }
 
-/// Bounded cache of prepared operations keyed by a hash of the document and
-/// the operation name.
+/// Bounded caches: prepared operations keyed by a hash of the exact document
+/// text and operation name (the fast path), and plans keyed by a hash of the
+/// normalized document, so the same operation spelled differently (spacing,
+/// comments) is planned once. A cache belongs to one runtime, hence to one
+/// schema version.
 pub struct PlanCache {
     cache: quick_cache::sync::Cache<[u8; 32], Arc<PreparedOperation>>,
+    plans: quick_cache::sync::Cache<[u8; 32], Arc<QueryPlan>>,
 }
 
 impl PlanCache {
@@ -54,12 +58,18 @@ impl PlanCache {
     pub fn new(capacity: usize) -> Self {
         Self {
             cache: quick_cache::sync::Cache::new(capacity.max(1)),
+            plans: quick_cache::sync::Cache::new(capacity.max(1)),
         }
     }
 
     /// Number of cached operations.
     pub fn len(&self) -> usize {
         self.cache.len()
+    }
+
+    /// Number of cached plans (distinct normalized operations).
+    pub fn plans(&self) -> usize {
+        self.plans.len()
     }
 
     /// Whether the cache is empty.
@@ -154,12 +164,25 @@ pub fn prepare(
         .get(operation_name)
         .map_err(|e| ClientError::UnknownOperationName(e.message().to_string()))?
         .clone();
-    let plan = planner::plan_operation(&runtime.supergraph, &document, &operation).map_err(
-        |e| match e {
-            PlanError::Unsatisfiable(_) => ClientError::PlanningFailed(e.to_string()),
-            PlanError::Internal(detail) => InternalError::Operation(detail).into(),
-        },
-    )?;
+    let normalized = cache_key(
+        &document.serialize().no_indent().to_string(),
+        operation_name,
+    );
+    let plan = match runtime.plans.plans.get(&normalized) {
+        Some(plan) => plan,
+        None => {
+            let plan = planner::plan_operation(&runtime.supergraph, &document, &operation)
+                .map_err(|e| match e {
+                    PlanError::Unsatisfiable(_) => ClientError::PlanningFailed(e.to_string()),
+                    PlanError::Internal(detail) => {
+                        ClientError::from(InternalError::Operation(detail))
+                    }
+                })?;
+            let plan = Arc::new(plan);
+            runtime.plans.plans.insert(normalized, plan.clone());
+            plan
+        }
+    };
     let prepared = Arc::new(PreparedOperation {
         document,
         operation,

@@ -124,9 +124,14 @@ impl Runtime {
         &self.routes
     }
 
-    /// Number of entries in the plan cache.
-    pub fn cached_plans(&self) -> usize {
+    /// Number of prepared operations in the cache (one per distinct document text).
+    pub fn cached_operations(&self) -> usize {
         self.plans.len()
+    }
+
+    /// Number of cached plans (one per distinct normalized operation).
+    pub fn cached_plans(&self) -> usize {
+        self.plans.plans()
     }
 }
 
