@@ -157,7 +157,9 @@ impl Run<'_> {
                         &mut Vec::new(),
                         &mut |object, concrete| {
                             let typename = object.get("__typename").and_then(Value::as_str);
-                            let slot = if typename.is_none_or(|t| t == entity.type_name.as_str()) {
+                            // Objects of the entity type, or of an implementation
+                            // when the entity type is an interface (object).
+                            let slot = if typename.is_none_or(|t| matches(&entity.type_name, t)) {
                                 entity
                                     .representation
                                     .project(object, &matches)

@@ -161,12 +161,18 @@ impl<'a> Shaper<'a> {
                             self.invalid(parent, &fields[0].name);
                             return None;
                         };
-                        let runtime = object
-                            .get("__typename")
-                            .and_then(Value::as_str)
-                            .and_then(|t| self.schema.get_object(t))
-                            .map(|o| o.name.clone())
-                            .filter(|t| self.schema.is_subtype(name, t));
+                        let typename = object.get("__typename").and_then(Value::as_str);
+                        // An object from an `@interfaceObject` subgraph whose
+                        // concrete type the operation did not need keeps the
+                        // interface's name: shape it on the interface.
+                        let runtime = if typename == Some(name.as_str()) {
+                            Some(name.clone())
+                        } else {
+                            typename
+                                .and_then(|t| self.schema.get_object(t))
+                                .map(|o| o.name.clone())
+                                .filter(|t| self.schema.is_subtype(name, t))
+                        };
                         let Some(runtime) = runtime else {
                             self.invalid(parent, &fields[0].name);
                             return None;

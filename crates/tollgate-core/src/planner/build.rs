@@ -274,14 +274,22 @@ impl<'a> Builder<'a> {
                 "the operation is nested too deeply".to_owned(),
             ));
         }
+        let graph = self.groups[pos.group].graph;
+        if self.is_abstract(parent) && self.supergraph.join().is_interface_object(parent, graph) {
+            return self.walk_interface_object(pos, parent, set, depth);
+        }
         if self.is_abstract(parent) {
-            let graph = self.groups[pos.group].graph;
             self.selection_mut(pos)?.add_typename();
             let types: Vec<Name> = self
                 .supergraph
                 .join()
                 .possible_types(parent, graph)
                 .to_vec();
+            if types.is_empty() {
+                // The subgraph knows no implementation: only the interface's
+                // own fields can be asked for (through its key elsewhere).
+                return self.walk_object(pos, parent, set, depth + 1);
+            }
             for object in types {
                 if !self.selects_fields_on(&object, set) {
                     continue;
@@ -297,6 +305,131 @@ impl<'a> Builder<'a> {
         } else {
             self.walk_object(pos, parent, set, depth + 1)
         }
+    }
+
+    /// An interface the fetch's subgraph only knows as an `@interfaceObject`:
+    /// its fields are planned as fields of that object; when the selection
+    /// needs the concrete type (`__typename`, fragments on implementations),
+    /// an entity fetch to a subgraph that has the real interface supplies it
+    /// together with the type-conditioned fields.
+    fn walk_interface_object(
+        &mut self,
+        pos: &Pos,
+        interface: &Name,
+        set: &SelectionSet,
+        depth: usize,
+    ) -> Result<(), PlanError> {
+        self.selection_mut(pos)?.add_typename();
+        self.walk_object(pos, interface, set, depth + 1)?;
+        if !self.needs_concrete_type(interface, set, 0) {
+            return Ok(());
+        }
+        let graph = self.groups[pos.group].graph;
+        let join = self.supergraph.join();
+        let target = join
+            .keys(interface)
+            .iter()
+            .filter(|k| k.resolvable && !join.is_interface_object(interface, k.graph))
+            .find(|k| self.set_is_local(graph, pos.provided.as_ref(), interface, &k.fields))
+            .cloned();
+        let Some(key) = target else {
+            return Err(PlanError::Unsatisfiable(format!(
+                "the concrete type of `{interface}` objects from subgraph `{}` cannot be resolved: no subgraph defining the interface has a key for it",
+                self.supergraph.subgraphs()[graph].name
+            )));
+        };
+        let group = self.entity_group(pos, interface, key.graph, &key, None)?;
+        let entity = Pos {
+            group,
+            selection: Vec::new(),
+            path: pos.path.clone(),
+            provided: None,
+        };
+        self.selection_mut(&entity)?.add_typename();
+        let types: Vec<Name> = self
+            .supergraph
+            .join()
+            .possible_types(interface, key.graph)
+            .to_vec();
+        for object in types {
+            let index = self
+                .selection_mut(&entity)?
+                .add_fragment(Some(&object), &ast::DirectiveList::new());
+            let mut inner = entity.clone();
+            inner.selection.push(index);
+            self.walk_conditional(&inner, interface, &object, set, depth + 1)?;
+        }
+        Ok(())
+    }
+
+    /// Plans, for objects of `object`, only the parts of `set` under
+    /// fragments on types other than `interface` (the rest was planned on
+    /// the interface object).
+    fn walk_conditional(
+        &mut self,
+        pos: &Pos,
+        interface: &Name,
+        object: &Name,
+        set: &SelectionSet,
+        depth: usize,
+    ) -> Result<(), PlanError> {
+        if depth > MAX_DEPTH {
+            return Err(PlanError::Unsatisfiable(
+                "the operation is nested too deeply".to_owned(),
+            ));
+        }
+        for selection in &set.selections {
+            let (condition, directives, nested) = match selection {
+                ExecSelection::Field(_) => continue,
+                ExecSelection::InlineFragment(inline) => (
+                    inline.type_condition.clone(),
+                    &inline.directives,
+                    &inline.selection_set,
+                ),
+                ExecSelection::FragmentSpread(spread) => {
+                    let Some(fragment) = self.document.fragments.get(&spread.fragment_name) else {
+                        continue;
+                    };
+                    (
+                        Some(fragment.type_condition().clone()),
+                        &spread.directives,
+                        &fragment.selection_set,
+                    )
+                }
+            };
+            let inner = self.conditional(pos, directives)?;
+            match condition {
+                Some(c) if c != *interface => {
+                    if self.applies(&c, object) {
+                        self.walk_object(&inner, object, nested, depth + 1)?;
+                    }
+                }
+                _ => self.walk_conditional(&inner, interface, object, nested, depth + 1)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a selection on an interface needs each object's concrete type.
+    fn needs_concrete_type(&self, interface: &Name, set: &SelectionSet, depth: usize) -> bool {
+        if depth > MAX_DEPTH {
+            return false;
+        }
+        set.selections.iter().any(|selection| match selection {
+            ExecSelection::Field(field) => field.name == "__typename",
+            ExecSelection::InlineFragment(inline) => match &inline.type_condition {
+                Some(c) if c != interface => true,
+                _ => self.needs_concrete_type(interface, &inline.selection_set, depth + 1),
+            },
+            ExecSelection::FragmentSpread(spread) => self
+                .document
+                .fragments
+                .get(&spread.fragment_name)
+                .is_some_and(|f| {
+                    f.type_condition() != interface
+                        || self.needs_concrete_type(interface, &f.selection_set, depth + 1)
+                }),
+        })
     }
 
     fn walk_object(
@@ -380,10 +513,11 @@ impl<'a> Builder<'a> {
                         provided: None,
                     };
                 }
+                let entity_type = self.entity_type(object, target);
                 let requires = self
                     .supergraph
                     .join()
-                    .field_join(object, &field.name, target)
+                    .field_join(&entity_type, &field.name, target)
                     .and_then(|j| j.requires.clone());
                 let group = self.entity_group(&from, object, target, &key, requires.as_deref())?;
                 let entity = Pos {
@@ -392,7 +526,7 @@ impl<'a> Builder<'a> {
                     path: from.path.clone(),
                     provided: None,
                 };
-                self.add_and_descend_with(&entity, object, field, target, depth)
+                self.add_and_descend_with(&entity, &entity_type, field, target, depth)
             }
         }
     }
@@ -464,6 +598,7 @@ impl<'a> Builder<'a> {
         key: &EntityKey,
         requires: Option<&SelectionSet>,
     ) -> Result<usize, PlanError> {
+        let entity_type = self.entity_type(object, target);
         let mut representation = Selection::default();
         representation.add_typename();
         representation.merge_field_set(&key.fields);
@@ -490,7 +625,7 @@ impl<'a> Builder<'a> {
             g.graph == target
                 && g.parent == Some(from.group)
                 && matches!(&g.kind, GroupKind::Entity { type_name, path, requires, .. }
-                    if type_name == object && *path == from.path && *requires == requires_text)
+                    if *type_name == entity_type && *path == from.path && *requires == requires_text)
         });
         if let Some(index) = existing {
             let group = &mut self.groups[index];
@@ -508,7 +643,7 @@ impl<'a> Builder<'a> {
         self.groups.push(Group {
             graph: target,
             kind: GroupKind::Entity {
-                type_name: object.clone(),
+                type_name: entity_type,
                 path: from.path.clone(),
                 representation,
                 requires: requires_text,
@@ -608,9 +743,10 @@ impl<'a> Builder<'a> {
         object: &Name,
         target: GraphId,
     ) -> Option<EntityKey> {
+        let entity_type = self.entity_type(object, target);
         self.supergraph
             .join()
-            .keys(object)
+            .keys(&entity_type)
             .iter()
             .filter(|k| k.graph == target && k.resolvable)
             .find(|k| self.set_is_local(graph, provided, object, &k.fields))
@@ -669,6 +805,15 @@ impl<'a> Builder<'a> {
             ),
             ExecSelection::FragmentSpread(_) => true,
         })
+    }
+
+    /// The type entity fetches to `target` use for `object`s (an interface
+    /// that `target` has as `@interfaceObject`, else the object itself).
+    fn entity_type(&self, object: &Name, target: GraphId) -> Name {
+        self.supergraph
+            .join()
+            .entity_type_in(self.supergraph.supergraph_schema(), object, target)
+            .unwrap_or_else(|| object.clone())
     }
 
     fn is_local(
@@ -748,7 +893,9 @@ impl<'a> Builder<'a> {
                 return *cost;
             }
         }
-        let cost = if self.is_abstract(parent) {
+        let cost = if self.is_abstract(parent)
+            && !self.supergraph.join().is_interface_object(parent, graph)
+        {
             let types: Vec<Name> = self
                 .supergraph
                 .join()

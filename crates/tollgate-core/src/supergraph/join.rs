@@ -150,6 +150,22 @@ impl JoinTables {
             .map_or(&[], Vec::as_slice)
     }
 
+    /// The type an entity fetch to `graph` uses for an object of type
+    /// `object`: the object itself when the subgraph defines it, else an
+    /// interface it implements that the subgraph has as `@interfaceObject`.
+    pub fn entity_type_in(&self, schema: &Schema, object: &Name, graph: GraphId) -> Option<Name> {
+        if self.types.get(object).is_some_and(|g| g.contains(graph)) {
+            return Some(object.clone());
+        }
+        let ExtendedType::Object(def) = schema.types.get(object)? else {
+            return None;
+        };
+        def.implements_interfaces
+            .iter()
+            .find(|i| self.interface_objects.contains(&(i.name.clone(), graph)))
+            .map(|i| i.name.clone())
+    }
+
     /// Whether `type_name` is an `@interfaceObject` in `graph`.
     pub fn is_interface_object(&self, type_name: &Name, graph: GraphId) -> bool {
         self.interface_objects.contains(&(type_name.clone(), graph))
@@ -217,6 +233,7 @@ pub(crate) fn read_tables(
     // (object, graph) -> interfaces it implements there, from @join__implements.
     let mut implements: HashMap<(Name, GraphId), Vec<Name>> = HashMap::new();
     let mut has_implements_directive: HashSet<Name> = HashSet::new();
+    let mut from_interface_objects: Vec<(Name, Name)> = Vec::new();
 
     for (type_name, ty) in &schema.types {
         if ty.is_built_in() {
@@ -296,8 +313,16 @@ pub(crate) fn read_tables(
             _ => None,
         };
         for (field_name, field) in fields.into_iter().flatten() {
-            let field_graphs = field_graphs(&field.directives, &field_directive, &graph_id)
-                .unwrap_or_else(|| graphs.clone());
+            let field_graphs = match field_graphs(&field.directives, &field_directive, &graph_id) {
+                Some(graphs) => graphs,
+                // `@join__field` without a graph: contributed by an
+                // `@interfaceObject` elsewhere; filled in below.
+                None if field.directives.get(&field_directive).is_some() => {
+                    from_interface_objects.push((type_name.clone(), field_name.clone()));
+                    GraphSet::default()
+                }
+                None => graphs.clone(),
+            };
             for directive in field.directives.get_all(&field_directive) {
                 let Some(id) =
                     graph_id(directive.specified_argument_by_name("graph").map(|v| &**v))
@@ -330,6 +355,31 @@ pub(crate) fn read_tables(
                 .insert((type_name.clone(), field_name.clone()), field_graphs);
         }
         tables.types.insert(type_name.clone(), graphs);
+    }
+
+    // Fields an object gets from an interface that is an @interfaceObject in
+    // some subgraph are resolved there, through the interface's key.
+    for (type_name, field_name) in from_interface_objects {
+        let mut graphs = GraphSet::default();
+        if let Some(ExtendedType::Object(object)) = schema.types.get(&type_name) {
+            for interface in &object.implements_interfaces {
+                let Some(interface_graphs) = tables
+                    .fields
+                    .get(&(interface.name.clone(), field_name.clone()))
+                else {
+                    continue;
+                };
+                for graph in interface_graphs.iter() {
+                    if tables
+                        .interface_objects
+                        .contains(&(interface.name.clone(), graph))
+                    {
+                        graphs.insert(graph);
+                    }
+                }
+            }
+        }
+        tables.fields.insert((type_name, field_name), graphs);
     }
 
     // Possible object types of each interface, per subgraph.
