@@ -24,6 +24,9 @@ use crate::supergraph::{EntityKey, GraphId, Supergraph};
 /// is lower; this only guards the recursion).
 const MAX_DEPTH: usize = 256;
 
+/// How many entity hops deep the planner looks for a key's own fields.
+const MAX_KEY_HOPS: usize = 4;
+
 /// What a fetch group fetches.
 #[derive(Debug, Clone)]
 pub(crate) enum GroupKind {
@@ -95,13 +98,9 @@ impl Provided {
 enum Choice {
     /// In the fetch already open there.
     Stay,
-    /// Through an entity fetch to another (or the same) subgraph, possibly
-    /// via an intermediate subgraph that can supply the key.
-    Jump {
-        via: Option<(GraphId, EntityKey)>,
-        graph: GraphId,
-        key: EntityKey,
-    },
+    /// Through an entity fetch to another (or the same) subgraph; key
+    /// fields the open fetch lacks are planned like requirements.
+    Jump { graph: GraphId, key: EntityKey },
 }
 
 pub(crate) struct Builder<'a> {
@@ -110,6 +109,8 @@ pub(crate) struct Builder<'a> {
     pub groups: Vec<Group>,
     touched: Option<BTreeSet<usize>>,
     memo: HashMap<(GraphId, Name, usize), Option<u32>>,
+    key_stack: Vec<(GraphId, Name, GraphId)>,
+    parts: Vec<Node<Field>>,
     pub has_introspection: bool,
     chunk: usize,
 }
@@ -122,6 +123,8 @@ impl<'a> Builder<'a> {
             groups: Vec::new(),
             touched: None,
             memo: HashMap::new(),
+            key_stack: Vec::new(),
+            parts: Vec::new(),
             has_introspection: false,
             chunk: 0,
         }
@@ -186,8 +189,52 @@ impl<'a> Builder<'a> {
         let graphs: Vec<GraphId> = self.join_field_graphs(root, &field.name).ok_or_else(|| {
             PlanError::Unsatisfiable(format!("no subgraph resolves `{root}.{}`", field.name))
         })?;
+        if let Some(graph) = self.best_root_graph(root, kind, field, &graphs) {
+            return self.root_field_in(root, kind, field, wrappers, graph);
+        }
+        // No subgraph serves the whole sub-selection: split it by parts
+        // (a shared root field asked of several subgraphs).
+        if field.selection_set.selections.len() > 1 {
+            let mut parts: Vec<(GraphId, Vec<ExecSelection>)> = Vec::new();
+            let mut complete = true;
+            for unit in field.selection_set.selections.clone() {
+                let part = self.part_of(field, vec![unit.clone()]);
+                match self.best_root_graph(root, kind, &part, &graphs) {
+                    Some(graph) => match parts.iter_mut().find(|(g, _)| *g == graph) {
+                        Some((_, units)) => units.push(unit),
+                        None => parts.push((graph, vec![unit])),
+                    },
+                    None => {
+                        complete = false;
+                        break;
+                    }
+                }
+            }
+            if complete {
+                for (graph, units) in parts {
+                    let part = self.part_of(field, units);
+                    self.root_field_in(root, kind, &part, wrappers, graph)?;
+                }
+                return Ok(());
+            }
+        }
+        // Plan from the first subgraph anyway: the walk then names the
+        // unreachable field.
+        let graph = first_graph(Some(graphs))?;
+        self.root_field_in(root, kind, field, wrappers, graph)
+    }
+
+    /// The cheapest subgraph for a root field, preferring one whose root
+    /// fetch already exists.
+    fn best_root_graph(
+        &mut self,
+        root: &Name,
+        kind: OperationType,
+        field: &Node<Field>,
+        graphs: &[GraphId],
+    ) -> Option<GraphId> {
         let mut best: Option<(u32, GraphId)> = None;
-        for graph in graphs {
+        for graph in graphs.iter().copied() {
             let provided = self.provides(root, &field.name, graph);
             let Some(cost) = self.child_cost(graph, field, provided.as_ref(), 0) else {
                 continue;
@@ -206,12 +253,17 @@ impl<'a> Builder<'a> {
                 best = Some((cost, graph));
             }
         }
-        // When no subgraph can serve the whole sub-selection, plan from the
-        // first one anyway: the walk then names the unreachable field.
-        let graph = match best {
-            Some((_, graph)) => graph,
-            None => first_graph(self.join_field_graphs(root, &field.name))?,
-        };
+        best.map(|(_, graph)| graph)
+    }
+
+    fn root_field_in(
+        &mut self,
+        root: &Name,
+        kind: OperationType,
+        field: &Node<Field>,
+        wrappers: &[ast::DirectiveList],
+        graph: GraphId,
+    ) -> Result<(), PlanError> {
         let group = match self.root_group(kind, graph) {
             Some(group) => group,
             None => {
@@ -495,35 +547,79 @@ impl<'a> Builder<'a> {
         depth: usize,
     ) -> Result<(), PlanError> {
         let graph = self.groups[pos.group].graph;
-        let choice = self.choose(graph, pos.provided.as_ref(), object, field, depth)?;
+        match self.choose(graph, pos.provided.as_ref(), object, field, depth) {
+            Ok(choice) => self.apply_choice(pos, object, field, choice, depth),
+            Err(error) => {
+                // No single subgraph serves the whole sub-selection: resolve
+                // the field once per part, each part where it can be.
+                let Some(parts) = self.split(pos, object, field, depth) else {
+                    return Err(error);
+                };
+                for (choice, part) in parts {
+                    self.apply_choice(pos, object, &part, choice, depth)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Splits a composite field's sub-selection into parts, each with a
+    /// choice that can resolve it; parts with the same choice are merged.
+    fn split(
+        &mut self,
+        pos: &Pos,
+        object: &Name,
+        field: &Node<Field>,
+        depth: usize,
+    ) -> Option<Vec<(Choice, Node<Field>)>> {
+        if field.selection_set.selections.len() < 2 {
+            return None;
+        }
+        let graph = self.groups[pos.group].graph;
+        let mut groups: Vec<(Choice, Vec<ExecSelection>)> = Vec::new();
+        for unit in field.selection_set.selections.clone() {
+            let part = self.part_of(field, vec![unit.clone()]);
+            let (_, choice) =
+                self.best_choice(graph, pos.provided.as_ref(), object, &part, depth + 1)?;
+            match groups.iter_mut().find(|(c, _)| same_choice(c, &choice)) {
+                Some((_, units)) => units.push(unit),
+                None => groups.push((choice, vec![unit])),
+            }
+        }
+        Some(
+            groups
+                .into_iter()
+                .map(|(choice, units)| {
+                    let part = self.part_of(field, units);
+                    (choice, part)
+                })
+                .collect(),
+        )
+    }
+
+    fn apply_choice(
+        &mut self,
+        pos: &Pos,
+        object: &Name,
+        field: &Node<Field>,
+        choice: Choice,
+        depth: usize,
+    ) -> Result<(), PlanError> {
+        let graph = self.groups[pos.group].graph;
         match choice {
             Choice::Stay => self.add_and_descend_with(pos, object, field, graph, depth),
-            Choice::Jump {
-                via,
-                graph: target,
-                key,
-            } => {
-                let mut from = pos.clone();
-                if let Some((middle, middle_key)) = via {
-                    let group = self.entity_group(&from, object, middle, &middle_key, None)?;
-                    from = Pos {
-                        group,
-                        selection: Vec::new(),
-                        path: from.path.clone(),
-                        provided: None,
-                    };
-                }
+            Choice::Jump { graph: target, key } => {
                 let entity_type = self.entity_type(object, target);
                 let requires = self
                     .supergraph
                     .join()
                     .field_join(&entity_type, &field.name, target)
                     .and_then(|j| j.requires.clone());
-                let group = self.entity_group(&from, object, target, &key, requires.as_deref())?;
+                let group = self.entity_group(pos, object, target, &key, requires.as_deref())?;
                 let entity = Pos {
                     group,
                     selection: Vec::new(),
-                    path: from.path.clone(),
+                    path: pos.path.clone(),
                     provided: None,
                 };
                 self.add_and_descend_with(&entity, &entity_type, field, target, depth)
@@ -602,21 +698,15 @@ impl<'a> Builder<'a> {
         let mut representation = Selection::default();
         representation.add_typename();
         representation.merge_field_set(&key.fields);
-        // The key comes from the fetch open at `from`.
+        // The key (and requirements) come from the fetch open at `from`, or
+        // from the fetches the planner adds to supply them.
         self.selection_mut(from)?.add_typename();
-        self.walk_object(from, object, &key.fields, 0)?;
         let mut deps = BTreeSet::from([from.group]);
+        deps.extend(self.tracked(|this| this.walk_object(from, object, &key.fields, 0))?);
         let requires_text = match requires {
             Some(set) => {
                 representation.merge_field_set(set);
-                let outer = self.touched.replace(BTreeSet::new());
-                let result = self.walk_object(from, object, set, 0);
-                let touched = std::mem::replace(&mut self.touched, outer).unwrap_or_default();
-                result?;
-                if let Some(outer) = &mut self.touched {
-                    outer.extend(touched.iter().copied());
-                }
-                deps.extend(touched);
+                deps.extend(self.tracked(|this| this.walk_object(from, object, set, 0))?);
                 Some(set.serialize().no_indent().to_string())
             }
             None => None,
@@ -656,6 +746,21 @@ impl<'a> Builder<'a> {
         Ok(self.groups.len() - 1)
     }
 
+    /// Runs `plan` and returns the groups it added fields to.
+    fn tracked(
+        &mut self,
+        plan: impl FnOnce(&mut Self) -> Result<(), PlanError>,
+    ) -> Result<BTreeSet<usize>, PlanError> {
+        let outer = self.touched.replace(BTreeSet::new());
+        let result = plan(self);
+        let touched = std::mem::replace(&mut self.touched, outer).unwrap_or_default();
+        result?;
+        if let Some(outer) = &mut self.touched {
+            outer.extend(touched.iter().copied());
+        }
+        Ok(touched)
+    }
+
     fn selection_mut(&mut self, pos: &Pos) -> Result<&mut Selection, PlanError> {
         if let Some(touched) = &mut self.touched {
             touched.insert(pos.group);
@@ -676,14 +781,32 @@ impl<'a> Builder<'a> {
         field: &Node<Field>,
         depth: usize,
     ) -> Result<Choice, PlanError> {
-        let join = self.supergraph.join();
-        let owners = self.join_field_graphs(object, &field.name).ok_or_else(|| {
-            PlanError::Unsatisfiable(format!("no subgraph resolves `{object}.{}`", field.name))
-        })?;
+        self.best_choice(graph, provided, object, field, depth)
+            .map(|(_, choice)| choice)
+            .ok_or_else(|| {
+                PlanError::Unsatisfiable(format!(
+                    "cannot reach `{object}.{}` from subgraph `{}`: no entity key leads to a subgraph that resolves it",
+                    field.name,
+                    self.supergraph.subgraphs()[graph].name
+                ))
+            })
+    }
+
+    /// The cheapest single way to resolve `field` (with its whole
+    /// sub-selection) from a fetch in `graph`, with its cost in hops.
+    fn best_choice(
+        &mut self,
+        graph: GraphId,
+        provided: Option<&Arc<Provided>>,
+        object: &Name,
+        field: &Node<Field>,
+        depth: usize,
+    ) -> Option<(u32, Choice)> {
+        let owners = self.join_field_graphs(object, &field.name)?;
         let local = self.is_local(graph, provided, object, &field.name);
         let composite = !field.selection_set.selections.is_empty();
         if local && !composite {
-            return Ok(Choice::Stay);
+            return Some((0, Choice::Stay));
         }
         let mut best: Option<(u32, Choice)> = None;
         if local {
@@ -695,79 +818,74 @@ impl<'a> Builder<'a> {
                 best = Some((cost, Choice::Stay));
             }
         }
-        for target in owners.iter().copied() {
+        if best.as_ref().is_some_and(|(cost, _)| *cost == 0) {
+            return best;
+        }
+        for target in owners {
             if target == graph && local {
                 continue;
             }
-            let requires = join
-                .field_join(object, &field.name, target)
+            let entity_type = self.entity_type(object, target);
+            let requires = self
+                .supergraph
+                .join()
+                .field_join(&entity_type, &field.name, target)
                 .is_some_and(|j| j.requires.is_some());
-            let (via, key, hops) = match self.key_to(graph, provided, object, target) {
-                Some(key) => (None, key, 1),
-                None => match self.two_hops(graph, provided, object, target) {
-                    Some((middle, middle_key, key)) => (Some((middle, middle_key)), key, 2),
-                    None => continue,
-                },
+            let Some((key, key_cost)) = self.key_to(graph, provided, object, target) else {
+                continue;
             };
-            let child_provided = self.provides(object, &field.name, target);
+            let child_provided = self.provides(&entity_type, &field.name, target);
             let Some(child) = self.child_cost(target, field, child_provided.as_ref(), depth) else {
                 continue;
             };
-            let cost = hops + u32::from(requires) + child;
+            let cost = 1 + key_cost + u32::from(requires) + child;
             if best.as_ref().is_none_or(|(b, _)| cost < *b) {
-                best = Some((
-                    cost,
-                    Choice::Jump {
-                        via,
-                        graph: target,
-                        key,
-                    },
-                ));
+                best = Some((cost, Choice::Jump { graph: target, key }));
             }
         }
-        best.map(|(_, choice)| choice).ok_or_else(|| {
-            PlanError::Unsatisfiable(format!(
-                "cannot reach `{object}.{}` from subgraph `{}`: no entity key leads to a subgraph that resolves it",
-                field.name,
-                self.supergraph.subgraphs()[graph].name
-            ))
-        })
+        best
     }
 
-    /// A resolvable key of `object` in `target` whose fields the fetch in
-    /// `graph` can select itself.
+    /// A resolvable key of `object` in `target` that the fetch in `graph`
+    /// can supply, with the hops needed to get its fields (0 when the fetch
+    /// selects them itself).
     fn key_to(
-        &self,
+        &mut self,
         graph: GraphId,
         provided: Option<&Arc<Provided>>,
         object: &Name,
         target: GraphId,
-    ) -> Option<EntityKey> {
+    ) -> Option<(EntityKey, u32)> {
         let entity_type = self.entity_type(object, target);
-        self.supergraph
+        let keys: Vec<EntityKey> = self
+            .supergraph
             .join()
             .keys(&entity_type)
             .iter()
             .filter(|k| k.graph == target && k.resolvable)
-            .find(|k| self.set_is_local(graph, provided, object, &k.fields))
             .cloned()
-    }
-
-    fn two_hops(
-        &self,
-        graph: GraphId,
-        provided: Option<&Arc<Provided>>,
-        object: &Name,
-        target: GraphId,
-    ) -> Option<(GraphId, EntityKey, EntityKey)> {
-        let count = self.supergraph.subgraphs().len();
-        (0..count)
-            .filter(|middle| *middle != graph && *middle != target)
-            .find_map(|middle| {
-                let first = self.key_to(graph, provided, object, middle)?;
-                let second = self.key_to(middle, None, object, target)?;
-                Some((middle, first, second))
-            })
+            .collect();
+        if let Some(key) = keys
+            .iter()
+            .find(|k| self.set_is_local(graph, provided, object, &k.fields))
+        {
+            return Some((key.clone(), 0));
+        }
+        let frame = (graph, object.clone(), target);
+        if self.key_stack.len() >= MAX_KEY_HOPS || self.key_stack.contains(&frame) {
+            return None;
+        }
+        self.key_stack.push(frame);
+        let mut best: Option<(EntityKey, u32)> = None;
+        for key in keys {
+            if let Some(cost) = self.object_cost(graph, object, &key.fields, provided, 0) {
+                if best.as_ref().is_none_or(|(_, b)| cost < *b) {
+                    best = Some((key, cost));
+                }
+            }
+        }
+        self.key_stack.pop();
+        best
     }
 
     /// Whether every field of a field set is selectable in `graph` without a hop.
@@ -916,7 +1034,7 @@ impl<'a> Builder<'a> {
         } else {
             self.object_cost(graph, parent, set, provided, depth)
         };
-        if provided.is_none() {
+        if provided.is_none() && self.key_stack.is_empty() {
             self.memo.insert(memo_key, cost);
         }
         cost
@@ -934,44 +1052,44 @@ impl<'a> Builder<'a> {
         self.fields_on(object, set, &mut fields, 0);
         let mut total = 0u32;
         for field in fields {
-            let local = self.is_local(graph, provided, object, &field.name);
-            let mut best: Option<u32> = None;
-            if local {
-                let child_provided = provided
-                    .and_then(|p| p.fields.get(&field.name).cloned())
-                    .filter(|p| !p.fields.is_empty())
-                    .or_else(|| self.provides(object, &field.name, graph));
-                best = self.child_cost(graph, &field, child_provided.as_ref(), depth);
-            }
-            if best != Some(0) {
-                let owners = self
-                    .join_field_graphs(object, &field.name)
-                    .unwrap_or_default();
-                for target in owners {
-                    if target == graph && local {
-                        continue;
-                    }
-                    let hops = if self.key_to(graph, provided, object, target).is_some() {
-                        1
-                    } else if self.two_hops(graph, provided, object, target).is_some() {
-                        2
-                    } else {
-                        continue;
-                    };
-                    let child_provided = self.provides(object, &field.name, target);
-                    if let Some(child) =
-                        self.child_cost(target, &field, child_provided.as_ref(), depth)
-                    {
-                        let cost = hops + child;
-                        if best.is_none_or(|b| cost < b) {
-                            best = Some(cost);
-                        }
-                    }
-                }
-            }
-            total = total.saturating_add(best?);
+            let cost = match self.best_choice(graph, provided, object, &field, depth) {
+                Some((cost, _)) => cost,
+                None => self.split_cost(graph, provided, object, &field, depth)?,
+            };
+            total = total.saturating_add(cost);
         }
         Some(total)
+    }
+
+    /// Cost of resolving a field's sub-selection in parts from different
+    /// subgraphs; `None` when some part cannot be resolved at all.
+    fn split_cost(
+        &mut self,
+        graph: GraphId,
+        provided: Option<&Arc<Provided>>,
+        object: &Name,
+        field: &Node<Field>,
+        depth: usize,
+    ) -> Option<u32> {
+        if field.selection_set.selections.len() < 2 || depth > MAX_DEPTH {
+            return None;
+        }
+        let mut total = 0u32;
+        for unit in field.selection_set.selections.clone() {
+            let part = self.part_of(field, vec![unit]);
+            let (cost, _) = self.best_choice(graph, provided, object, &part, depth + 1)?;
+            total = total.saturating_add(cost);
+        }
+        Some(total)
+    }
+
+    /// A copy of `field` selecting only `units`, kept alive for the whole
+    /// planning (the cost memo is keyed by selection-set addresses).
+    fn part_of(&mut self, field: &Node<Field>, units: Vec<ExecSelection>) -> Node<Field> {
+        let mut part = field.clone();
+        part.make_mut().selection_set.selections = units;
+        self.parts.push(part.clone());
+        part
     }
 
     /// The fields of `set` (through fragments) that apply to `object`.
@@ -1041,6 +1159,16 @@ fn first_graph(graphs: Option<Vec<GraphId>>) -> Result<GraphId, PlanError> {
     graphs
         .and_then(|g| g.first().copied())
         .ok_or_else(|| PlanError::Internal("a root field lost its subgraphs".to_owned()))
+}
+
+fn same_choice(a: &Choice, b: &Choice) -> bool {
+    match (a, b) {
+        (Choice::Stay, Choice::Stay) => true,
+        (Choice::Jump { graph: g1, key: k1 }, Choice::Jump { graph: g2, key: k2 }) => {
+            g1 == g2 && Arc::ptr_eq(&k1.fields, &k2.fields)
+        }
+        _ => false,
+    }
 }
 
 /// How many list wrappers a type has (`[[A!]]!` → 2).
