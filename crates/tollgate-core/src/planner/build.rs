@@ -24,6 +24,10 @@ use crate::supergraph::{EntityKey, GraphId, Supergraph};
 /// is lower; this only guards the recursion).
 const MAX_DEPTH: usize = 256;
 
+/// Cost of one more fetch, in the planner's cost units (one unit per field
+/// moved to a later fetch).
+const HOP: u32 = 1000;
+
 /// How many entity hops deep the planner looks for a key's own fields.
 const MAX_KEY_HOPS: usize = 4;
 
@@ -38,7 +42,6 @@ pub(crate) enum GroupKind {
         type_name: Name,
         path: Vec<PathElem>,
         representation: Selection,
-        requires: Option<String>,
     },
 }
 
@@ -65,10 +68,12 @@ struct Pos {
     provided: Option<Arc<Provided>>,
 }
 
-/// Fields made resolvable by `@provides`, as a tree by field name.
+/// Fields made resolvable by `@provides`, as a tree by field name, with
+/// the parts under type conditions (`... on Book { title }`) kept per type.
 #[derive(Debug, Default)]
 struct Provided {
     fields: HashMap<Name, Arc<Provided>>,
+    by_type: HashMap<Name, Provided>,
 }
 
 impl Provided {
@@ -86,10 +91,29 @@ impl Provided {
                     nested.add(&field.selection_set);
                     self.fields.insert(field.name.clone(), Arc::new(nested));
                 }
-                ExecSelection::InlineFragment(inline) => self.add(&inline.selection_set),
+                ExecSelection::InlineFragment(inline) => match &inline.type_condition {
+                    Some(condition) => self
+                        .by_type
+                        .entry(condition.clone())
+                        .or_default()
+                        .add(&inline.selection_set),
+                    None => self.add(&inline.selection_set),
+                },
                 ExecSelection::FragmentSpread(_) => {}
             }
         }
+    }
+
+    /// The provided sub-tree of `field` on objects of `type_name`, if provided.
+    fn child(&self, type_name: &Name, field: &Name) -> Option<Arc<Provided>> {
+        self.fields
+            .get(field)
+            .cloned()
+            .or_else(|| self.by_type.get(type_name)?.child(type_name, field))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.by_type.is_empty()
     }
 }
 
@@ -665,8 +689,8 @@ impl<'a> Builder<'a> {
         let provided = pos
             .provided
             .as_ref()
-            .and_then(|p| p.fields.get(&field.name).cloned())
-            .filter(|p| !p.fields.is_empty())
+            .and_then(|p| p.child(parent, &field.name))
+            .filter(|p| !p.is_empty())
             .or_else(|| self.provides(parent, &field.name, graph));
         let mut selection = pos.selection.clone();
         selection.push(index);
@@ -676,12 +700,17 @@ impl<'a> Builder<'a> {
             path,
             provided,
         };
-        self.walk_set(
-            &child,
-            &field.selection_set.ty,
-            &field.selection_set,
-            depth + 1,
-        )
+        let child_type = self
+            .supergraph
+            .join()
+            .field_type_in(parent, &field.name, graph)
+            .cloned()
+            .unwrap_or_else(|| field.selection_set.ty.clone());
+        if child_type != field.selection_set.ty && self.is_abstract(&field.selection_set.ty) {
+            // The client's type is abstract: the response needs `__typename`.
+            self.selection_mut(&child)?.add_typename();
+        }
+        self.walk_set(&child, &child_type, &field.selection_set, depth + 1)
     }
 
     /// Finds or creates the entity fetch of `object`s at `from` in `target`,
@@ -703,20 +732,20 @@ impl<'a> Builder<'a> {
         self.selection_mut(from)?.add_typename();
         let mut deps = BTreeSet::from([from.group]);
         deps.extend(self.tracked(|this| this.walk_object(from, object, &key.fields, 0))?);
-        let requires_text = match requires {
-            Some(set) => {
-                representation.merge_field_set(set);
-                deps.extend(self.tracked(|this| this.walk_object(from, object, set, 0))?);
-                Some(set.serialize().no_indent().to_string())
-            }
-            None => None,
-        };
+        if let Some(set) = requires {
+            representation.merge_field_set(set);
+            deps.extend(self.tracked(|this| this.walk_object(from, object, set, 0))?);
+        }
+        // One entity fetch per subgraph, path, type and parent, even when
+        // fields need different requirements (subgraphs may have side
+        // effects per call) — unless a supplier depends on that fetch.
         let existing = self.groups.iter().position(|g| {
             g.graph == target
                 && g.parent == Some(from.group)
-                && matches!(&g.kind, GroupKind::Entity { type_name, path, requires, .. }
-                    if *type_name == entity_type && *path == from.path && *requires == requires_text)
+                && matches!(&g.kind, GroupKind::Entity { type_name, path, .. }
+                    if *type_name == entity_type && *path == from.path)
         });
+        let existing = existing.filter(|e| !deps.iter().any(|d| self.reaches(*d, *e, 0)));
         if let Some(index) = existing {
             let group = &mut self.groups[index];
             group.deps.extend(deps);
@@ -736,7 +765,6 @@ impl<'a> Builder<'a> {
                 type_name: entity_type,
                 path: from.path.clone(),
                 representation,
-                requires: requires_text,
             },
             selection: Selection::default(),
             deps,
@@ -744,6 +772,20 @@ impl<'a> Builder<'a> {
             chunk,
         });
         Ok(self.groups.len() - 1)
+    }
+
+    /// Whether group `from` depends (transitively) on group `to`.
+    fn reaches(&self, from: usize, to: usize, depth: usize) -> bool {
+        if from == to {
+            return true;
+        }
+        if depth > self.groups.len() {
+            return false;
+        }
+        self.groups[from]
+            .deps
+            .iter()
+            .any(|d| *d != from && self.reaches(*d, to, depth + 1))
     }
 
     /// Runs `plan` and returns the groups it added fields to.
@@ -811,8 +853,8 @@ impl<'a> Builder<'a> {
         let mut best: Option<(u32, Choice)> = None;
         if local {
             let child_provided = provided
-                .and_then(|p| p.fields.get(&field.name).cloned())
-                .filter(|p| !p.fields.is_empty())
+                .and_then(|p| p.child(object, &field.name))
+                .filter(|p| !p.is_empty())
                 .or_else(|| self.provides(object, &field.name, graph));
             if let Some(cost) = self.child_cost(graph, field, child_provided.as_ref(), depth) {
                 best = Some((cost, Choice::Stay));
@@ -838,7 +880,13 @@ impl<'a> Builder<'a> {
             let Some(child) = self.child_cost(target, field, child_provided.as_ref(), depth) else {
                 continue;
             };
-            let cost = 1 + key_cost + u32::from(requires) + child;
+            // A hop costs far more than anything else; among plans with as
+            // many hops, the one moving fewer fields to later fetches wins.
+            let cost = HOP
+                .saturating_mul(1 + u32::from(requires))
+                .saturating_add(key_cost)
+                .saturating_add(child)
+                .saturating_add(selection_size(&field.selection_set, 0));
             if best.as_ref().is_none_or(|(b, _)| cost < *b) {
                 best = Some((cost, Choice::Jump { graph: target, key }));
             }
@@ -906,7 +954,7 @@ impl<'a> Builder<'a> {
                             .field_join(parent, &field.name, graph)
                             .is_none_or(|j| j.requires.is_none())
                         && (field.selection_set.selections.is_empty() || {
-                            let nested = provided.and_then(|p| p.fields.get(&field.name).cloned());
+                            let nested = provided.and_then(|p| p.child(parent, &field.name));
                             self.set_is_local(
                                 graph,
                                 nested.as_ref(),
@@ -941,7 +989,7 @@ impl<'a> Builder<'a> {
         parent: &Name,
         field: &Name,
     ) -> bool {
-        if provided.is_some_and(|p| p.fields.contains_key(field)) {
+        if provided.is_some_and(|p| p.child(parent, field).is_some()) {
             return true;
         }
         self.supergraph
@@ -1022,7 +1070,7 @@ impl<'a> Builder<'a> {
             let mut total = 0u32;
             let mut ok = true;
             for object in types {
-                match self.object_cost(graph, &object, set, None, depth) {
+                match self.object_cost(graph, &object, set, provided, depth) {
                     Some(cost) => total = total.saturating_add(cost),
                     None => {
                         ok = false;
@@ -1159,6 +1207,23 @@ fn first_graph(graphs: Option<Vec<GraphId>>) -> Result<GraphId, PlanError> {
     graphs
         .and_then(|g| g.first().copied())
         .ok_or_else(|| PlanError::Internal("a root field lost its subgraphs".to_owned()))
+}
+
+/// Number of fields in a selection set, nested ones included.
+fn selection_size(set: &SelectionSet, depth: usize) -> u32 {
+    if depth > MAX_DEPTH {
+        return 0;
+    }
+    set.selections
+        .iter()
+        .map(|selection| match selection {
+            ExecSelection::Field(field) => 1 + selection_size(&field.selection_set, depth + 1),
+            ExecSelection::InlineFragment(inline) => {
+                selection_size(&inline.selection_set, depth + 1)
+            }
+            ExecSelection::FragmentSpread(_) => 1,
+        })
+        .fold(0u32, u32::saturating_add)
 }
 
 fn same_choice(a: &Choice, b: &Choice) -> bool {

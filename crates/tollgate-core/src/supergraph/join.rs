@@ -111,6 +111,7 @@ pub struct JoinTables {
     pub(crate) field_joins: HashMap<(Name, Name, GraphId), FieldJoin>,
     pub(crate) possible: HashMap<(Name, GraphId), Vec<Name>>,
     pub(crate) interface_objects: HashSet<(Name, GraphId)>,
+    pub(crate) field_types: HashMap<(Name, Name, GraphId), Name>,
 }
 
 impl JoinTables {
@@ -140,6 +141,19 @@ impl JoinTables {
         graph: GraphId,
     ) -> Option<&FieldJoin> {
         self.field_joins
+            .get(&(type_name.clone(), field_name.clone(), graph))
+    }
+
+    /// The named type a field has in one subgraph when it differs from the
+    /// supergraph's (`@join__field(type:)`, e.g. an object where the
+    /// supergraph has a union).
+    pub fn field_type_in(
+        &self,
+        type_name: &Name,
+        field_name: &Name,
+        graph: GraphId,
+    ) -> Option<&Name> {
+        self.field_types
             .get(&(type_name.clone(), field_name.clone(), graph))
     }
 
@@ -341,6 +355,18 @@ pub(crate) fn read_tables(
                             None => Ok(None),
                         }
                     };
+                if let Some(ty) = directive
+                    .specified_argument_by_name("type")
+                    .and_then(|v| v.as_str())
+                    .and_then(|t| ast::Type::parse(t, "type.graphql").ok())
+                {
+                    let named = ty.inner_named_type();
+                    if named != field.ty.inner_named_type() {
+                        tables
+                            .field_types
+                            .insert((type_name.clone(), field_name.clone(), id), named.clone());
+                    }
+                }
                 let requires = field_set("requires", type_name)?;
                 let provides = field_set("provides", field.ty.inner_named_type())?;
                 if requires.is_some() || provides.is_some() {
