@@ -5,6 +5,8 @@
 
 use serde_json::{Map, Value};
 
+use apollo_compiler::Name;
+
 use crate::planner::PathElem;
 
 /// Called with each object found at a path and its concrete response path.
@@ -45,6 +47,36 @@ pub fn merge_objects(target: &mut Map<String, Value>, source: Map<String, Value>
                 target.insert(key, value);
             }
         }
+    }
+}
+
+/// Renames aliased keys back to the client's keys, everywhere in `value`.
+pub fn rename_keys(value: &mut Value, renames: &[(Name, Name)], depth: usize) {
+    if depth > 512 {
+        return;
+    }
+    match value {
+        Value::Object(object) => {
+            for (alias, key) in renames {
+                if let Some(moved) = object.remove(alias.as_str()) {
+                    match object.get_mut(key.as_str()) {
+                        Some(existing) => deep_merge(existing, moved),
+                        None => {
+                            object.insert(key.to_string(), moved);
+                        }
+                    }
+                }
+            }
+            for nested in object.values_mut() {
+                rename_keys(nested, renames, depth + 1);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                rename_keys(item, renames, depth + 1);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -123,7 +155,6 @@ pub fn visit_mut(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use apollo_compiler::Name;
     use serde_json::json;
 
     #[test]

@@ -205,7 +205,12 @@ impl Run<'_> {
         }))
         .await;
         for (item, outcome) in pending.iter().zip(outcomes) {
-            let outcome = outcome?;
+            let mut outcome = outcome?;
+            if !item.fetch.renames.is_empty() {
+                if let Some(data) = &mut outcome.data {
+                    merge::rename_keys(data, &item.fetch.renames, 0);
+                }
+            }
             match item.path {
                 None => apply_root(state, outcome),
                 Some(path) => apply_entities(state, item, path, outcome),

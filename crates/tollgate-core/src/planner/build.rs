@@ -16,7 +16,7 @@ use apollo_compiler::executable::{
 use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::{Name, Node};
 
-use super::selection::{conditions, Selection};
+use super::selection::{conditions, conflict_key, internal_key, Selection};
 use super::{PathElem, PlanError};
 use crate::supergraph::{EntityKey, GraphId, Supergraph};
 
@@ -53,6 +53,8 @@ pub(crate) struct Group {
     pub selection: Selection,
     pub deps: BTreeSet<usize>,
     pub parent: Option<usize>,
+    /// Aliases to rename back in this fetch's response (alias, client key).
+    pub renames: Vec<(Name, Name)>,
     /// Mutation root fields run in order; each run of consecutive root
     /// fields of one subgraph is a chunk, and chunks run in sequence.
     pub chunk: usize,
@@ -135,6 +137,9 @@ pub(crate) struct Builder<'a> {
     memo: HashMap<(GraphId, Name, usize), Option<u32>>,
     key_stack: Vec<(GraphId, Name, GraphId)>,
     parts: Vec<Node<Field>>,
+    /// Above zero while planning keys and requirements (fields the client
+    /// did not ask for).
+    internal: usize,
     pub has_introspection: bool,
     chunk: usize,
 }
@@ -149,6 +154,7 @@ impl<'a> Builder<'a> {
             memo: HashMap::new(),
             key_stack: Vec::new(),
             parts: Vec::new(),
+            internal: 0,
             has_introspection: false,
             chunk: 0,
         }
@@ -300,6 +306,7 @@ impl<'a> Builder<'a> {
                     selection: Selection::default(),
                     deps: BTreeSet::new(),
                     parent: None,
+                    renames: Vec::new(),
                     chunk: self.chunk,
                 });
                 self.groups.len() - 1
@@ -671,18 +678,51 @@ impl<'a> Builder<'a> {
         depth: usize,
     ) -> Result<(), PlanError> {
         let composite = !field.selection_set.selections.is_empty();
-        let index = self.selection_mut(pos)?.add_field(
-            field.response_key(),
+        let join = self.supergraph.join();
+        let subgraph_type = join
+            .field_type_in(parent, &field.name, graph)
+            .cloned()
+            .unwrap_or_else(|| field.ty().clone());
+        let type_text = subgraph_type.to_string();
+        // Fields the planner adds with arguments get a reserved alias; a
+        // client field whose subgraph type clashes with another selection of
+        // its response key gets one too and is renamed back on receipt.
+        let (fetched_key, data_key) = if self.internal > 0 && !field.arguments.is_empty() {
+            let key = internal_key(field);
+            (key.clone(), key)
+        } else {
+            let group = &self.groups[pos.group];
+            let level_len = group.selection.level_of(&pos.selection);
+            let conflict = group
+                .selection
+                .at(&pos.selection[..level_len])
+                .is_some_and(|level| level.type_conflict(field.response_key(), &type_text));
+            if conflict {
+                let alias = conflict_key(field.response_key(), &type_text);
+                let rename = (alias.clone(), field.response_key().clone());
+                let renames = &mut self.groups[pos.group].renames;
+                if !renames.contains(&rename) {
+                    renames.push(rename);
+                }
+                (alias, field.response_key().clone())
+            } else {
+                (field.response_key().clone(), field.response_key().clone())
+            }
+        };
+        let selection = self.selection_mut(pos)?;
+        let index = selection.add_field(
+            &fetched_key,
             &field.name,
             &field.arguments,
             &conditions(&field.directives),
             composite,
         );
+        selection.set_type(index, type_text);
         if !composite {
             return Ok(());
         }
         let mut path = pos.path.clone();
-        path.push(PathElem::Key(field.response_key().clone()));
+        path.push(PathElem::Key(data_key));
         for _ in 0..list_depth(field.ty()) {
             path.push(PathElem::List);
         }
@@ -700,12 +740,7 @@ impl<'a> Builder<'a> {
             path,
             provided,
         };
-        let child_type = self
-            .supergraph
-            .join()
-            .field_type_in(parent, &field.name, graph)
-            .cloned()
-            .unwrap_or_else(|| field.selection_set.ty.clone());
+        let child_type = subgraph_type.inner_named_type().clone();
         if child_type != field.selection_set.ty && self.is_abstract(&field.selection_set.ty) {
             // The client's type is abstract: the response needs `__typename`.
             self.selection_mut(&child)?.add_typename();
@@ -769,6 +804,7 @@ impl<'a> Builder<'a> {
             selection: Selection::default(),
             deps,
             parent: Some(from.group),
+            renames: Vec::new(),
             chunk,
         });
         Ok(self.groups.len() - 1)
@@ -794,7 +830,9 @@ impl<'a> Builder<'a> {
         plan: impl FnOnce(&mut Self) -> Result<(), PlanError>,
     ) -> Result<BTreeSet<usize>, PlanError> {
         let outer = self.touched.replace(BTreeSet::new());
+        self.internal += 1;
         let result = plan(self);
+        self.internal -= 1;
         let touched = std::mem::replace(&mut self.touched, outer).unwrap_or_default();
         result?;
         if let Some(outer) = &mut self.touched {

@@ -78,6 +78,9 @@ pub struct FetchNode {
     pub variables: Vec<Name>,
     /// For entity fetches: which objects and how to represent them.
     pub entity: Option<EntityFetch>,
+    /// Aliases used to keep conflicting selections apart in the subgraph
+    /// operation, renamed back to the client's keys on receipt.
+    pub renames: Vec<(Name, Name)>,
 }
 
 /// What an entity fetch sends as `representations`.
@@ -266,6 +269,7 @@ fn fetch_node(
                 operation_name,
                 variables,
                 entity: None,
+                renames: group.renames.clone(),
             })
         }
         GroupKind::Entity {
@@ -292,6 +296,7 @@ fn fetch_node(
                         type_name: type_name.clone(),
                         representation: representation.clone(),
                     }),
+                    renames: group.renames.clone(),
                 },
             })
         }

@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+use sha2::Digest as _;
+
 use apollo_compiler::ast::{self, Value};
 use apollo_compiler::executable::{self, SelectionSet};
 use apollo_compiler::{Name, Node};
@@ -39,6 +41,8 @@ pub struct FieldItem {
     pub directives: ast::DirectiveList,
     /// The sub-selection of a composite field; `None` for leaves.
     pub selection: Option<Selection>,
+    /// The field's type in the fetch's subgraph, when known (conflict checks).
+    pub ty: Option<String>,
 }
 
 /// An inline fragment.
@@ -73,6 +77,18 @@ impl Selection {
         Some(current)
     }
 
+    /// The nested selection reached by following item indices, read-only.
+    pub fn at(&self, path: &[usize]) -> Option<&Selection> {
+        let mut current = self;
+        for index in path {
+            current = match current.items.get(*index)? {
+                Item::Field(field) => field.selection.as_ref()?,
+                Item::Fragment(fragment) => &fragment.selection,
+            };
+        }
+        Some(current)
+    }
+
     /// Adds a field (merging with an identical one) and returns its index.
     pub fn add_field(
         &mut self,
@@ -100,8 +116,49 @@ impl Selection {
             arguments: arguments.to_vec(),
             directives: directives.clone(),
             selection: composite.then(Selection::default),
+            ty: None,
         }));
         self.items.len() - 1
+    }
+
+    /// The index path of the selection set a position belongs to for field
+    /// merging: `path` without its trailing fragment steps.
+    pub fn level_of(&self, path: &[usize]) -> usize {
+        let mut current = self;
+        let mut level = 0;
+        for (depth, index) in path.iter().enumerate() {
+            match current.items.get(*index) {
+                Some(Item::Field(field)) => match &field.selection {
+                    Some(nested) => {
+                        current = nested;
+                        level = depth + 1;
+                    }
+                    None => break,
+                },
+                Some(Item::Fragment(fragment)) => current = &fragment.selection,
+                None => break,
+            }
+        }
+        level
+    }
+
+    /// Whether a field with `response_key` and subgraph type `ty` would
+    /// conflict with one already selected in this set (fragments included):
+    /// same response key, different type.
+    pub fn type_conflict(&self, response_key: &Name, ty: &str) -> bool {
+        self.items.iter().any(|item| match item {
+            Item::Field(field) => {
+                field.response_key == *response_key && field.ty.as_deref().is_some_and(|t| t != ty)
+            }
+            Item::Fragment(fragment) => fragment.selection.type_conflict(response_key, ty),
+        })
+    }
+
+    /// Records the subgraph type of the field at `index`.
+    pub fn set_type(&mut self, index: usize, ty: String) {
+        if let Some(Item::Field(field)) = self.items.get_mut(index) {
+            field.ty.get_or_insert(ty);
+        }
     }
 
     /// Adds `__typename` unless present.
@@ -141,7 +198,7 @@ impl Selection {
                 executable::Selection::Field(field) => {
                     let composite = !field.selection_set.selections.is_empty();
                     let index = self.add_field(
-                        &field.name,
+                        &internal_key(field),
                         &field.name,
                         &field.arguments,
                         &ast::DirectiveList::new(),
@@ -308,10 +365,11 @@ impl Selection {
                         Some(nested) => project_value(nested, value, matches)?,
                         None => value.clone(),
                     };
-                    match out.get_mut(field.response_key.as_str()) {
+                    // Representations name fields, whatever key they were fetched under.
+                    match out.get_mut(field.name.as_str()) {
                         Some(existing) => crate::executor::merge::deep_merge(existing, projected),
                         None => {
-                            out.insert(field.response_key.to_string(), projected);
+                            out.insert(field.name.to_string(), projected);
                         }
                     }
                 }
@@ -348,6 +406,37 @@ fn project_value(
         Json::Object(object) => selection.project(object, matches),
         _ => None,
     }
+}
+
+/// The response key the planner uses for a field it adds itself (keys and
+/// requirements): the field name, or for a field with arguments a reserved
+/// alias derived from them, so it never collides with the client's own
+/// selection of the same field with other arguments.
+pub fn internal_key(field: &executable::Field) -> Name {
+    if field.arguments.is_empty() {
+        return field.name.clone();
+    }
+    let mut text = String::new();
+    for argument in &field.arguments {
+        let _ = write!(text, "{}:{},", argument.name, argument.value);
+    }
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let alias = format!(
+        "_tg_{}_{:02x}{:02x}{:02x}{:02x}",
+        field.name, digest[0], digest[1], digest[2], digest[3]
+    );
+    Name::new(&alias).unwrap_or_else(|_| field.name.clone())
+}
+
+/// The alias for a client field whose type in the subgraph differs from
+/// another selection of the same response key (renamed back on receipt).
+pub fn conflict_key(response_key: &Name, ty: &str) -> Name {
+    let digest = sha2::Sha256::digest(ty.as_bytes());
+    let alias = format!(
+        "_tg_{}_{:02x}{:02x}{:02x}{:02x}",
+        response_key, digest[0], digest[1], digest[2], digest[3]
+    );
+    Name::new(&alias).unwrap_or_else(|_| response_key.clone())
 }
 
 /// The `__typename` name.

@@ -111,7 +111,7 @@ pub struct JoinTables {
     pub(crate) field_joins: HashMap<(Name, Name, GraphId), FieldJoin>,
     pub(crate) possible: HashMap<(Name, GraphId), Vec<Name>>,
     pub(crate) interface_objects: HashSet<(Name, GraphId)>,
-    pub(crate) field_types: HashMap<(Name, Name, GraphId), Name>,
+    pub(crate) field_types: HashMap<(Name, Name, GraphId), ast::Type>,
 }
 
 impl JoinTables {
@@ -144,15 +144,15 @@ impl JoinTables {
             .get(&(type_name.clone(), field_name.clone(), graph))
     }
 
-    /// The named type a field has in one subgraph when it differs from the
-    /// supergraph's (`@join__field(type:)`, e.g. an object where the
-    /// supergraph has a union).
+    /// The type a field has in one subgraph when `@join__field(type:)` says
+    /// so (it may differ from the supergraph's: nullability, or an object
+    /// where the supergraph has a union).
     pub fn field_type_in(
         &self,
         type_name: &Name,
         field_name: &Name,
         graph: GraphId,
-    ) -> Option<&Name> {
+    ) -> Option<&ast::Type> {
         self.field_types
             .get(&(type_name.clone(), field_name.clone(), graph))
     }
@@ -360,12 +360,9 @@ pub(crate) fn read_tables(
                     .and_then(|v| v.as_str())
                     .and_then(|t| ast::Type::parse(t, "type.graphql").ok())
                 {
-                    let named = ty.inner_named_type();
-                    if named != field.ty.inner_named_type() {
-                        tables
-                            .field_types
-                            .insert((type_name.clone(), field_name.clone(), id), named.clone());
-                    }
+                    tables
+                        .field_types
+                        .insert((type_name.clone(), field_name.clone(), id), ty);
                 }
                 let requires = field_set("requires", type_name)?;
                 let provides = field_set("provides", field.ty.inner_named_type())?;
