@@ -780,7 +780,18 @@ impl<'a> Builder<'a> {
                 && matches!(&g.kind, GroupKind::Entity { type_name, path, .. }
                     if *type_name == entity_type && *path == from.path)
         });
-        let existing = existing.filter(|e| !deps.iter().any(|d| self.reaches(*d, *e, 0)));
+        let existing = existing.filter(|e| {
+            !deps.iter().any(|d| self.reaches(*d, *e, 0))
+                && match &self.groups[*e].kind {
+                    // A representation carries one value per field name: the
+                    // same field with other arguments needs its own fetch.
+                    GroupKind::Entity {
+                        representation: existing,
+                        ..
+                    } => !existing.argument_clash(&representation),
+                    GroupKind::Root => false,
+                }
+        });
         if let Some(index) = existing {
             let group = &mut self.groups[index];
             group.deps.extend(deps);

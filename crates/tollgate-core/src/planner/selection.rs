@@ -224,6 +224,33 @@ impl Selection {
         }
     }
 
+    /// Whether `other` selects a field by a name this selection also selects,
+    /// with different arguments (at any depth, fragments flattened).
+    pub fn argument_clash(&self, other: &Selection) -> bool {
+        let mine = self.fields_flat();
+        other.fields_flat().iter().any(|theirs| {
+            mine.iter().any(|m| {
+                m.name == theirs.name
+                    && (m.arguments != theirs.arguments
+                        || match (&m.selection, &theirs.selection) {
+                            (Some(a), Some(b)) => a.argument_clash(b),
+                            _ => false,
+                        })
+            })
+        })
+    }
+
+    fn fields_flat(&self) -> Vec<&FieldItem> {
+        let mut out = Vec::new();
+        for item in &self.items {
+            match item {
+                Item::Field(field) => out.push(field),
+                Item::Fragment(fragment) => out.extend(fragment.selection.fields_flat()),
+            }
+        }
+        out
+    }
+
     /// Merges another selection into this one.
     pub fn merge_selection(&mut self, other: &Selection) {
         for item in &other.items {
