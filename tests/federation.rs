@@ -240,8 +240,12 @@ fn scripted(subgraph: &str, body: &Value) -> Value {
 }
 
 async fn scripted_env() -> TestEnv {
-    let addr = scripted_subgraphs(scripted).await;
-    let path = temp_file("supergraph.graphql", SCRIPTED);
+    scripted_env_with(SCRIPTED, scripted).await
+}
+
+async fn scripted_env_with(sdl: &str, handler: fn(&str, &Value) -> Value) -> TestEnv {
+    let addr = scripted_subgraphs(handler).await;
+    let path = temp_file("supergraph.graphql", sdl);
     let yaml = format!(
         "supergraph:\n  path: {}\nsubgraphs:\n  a:\n    url: http://{addr}/a\n  b:\n    url: http://{addr}/b\n",
         path.display()
@@ -304,5 +308,78 @@ async fn the_query_plan_is_exposed_only_when_enabled_and_asked() {
     assert_eq!(
         response.body["data"],
         json!({"topProducts": [{"name": "Table", "inStock": true}]})
+    );
+}
+
+/// `Node` is a real interface in `a` (with `User`) and an `@interfaceObject`
+/// in `b`, which adds `username`.
+fn interface_object_supergraph() -> String {
+    SCRIPTED.split("type Query").next().unwrap().to_owned()
+        + r#"
+type Query @join__type(graph: A) @join__type(graph: B) {
+  users: [Node] @join__field(graph: A)
+  others: [Node] @join__field(graph: B)
+}
+interface Node @join__type(graph: A, key: "id") @join__type(graph: B, key: "id", isInterfaceObject: true) {
+  id: ID!
+  username: String @join__field(graph: B)
+}
+type User implements Node @join__implements(graph: A, interface: "Node") @join__type(graph: A, key: "id") {
+  id: ID!
+  age: Int
+  username: String @join__field
+}
+"#
+}
+
+fn interface_object_subgraphs(subgraph: &str, body: &Value) -> Value {
+    let query = body["query"].as_str().unwrap_or_default();
+    let reps = body["variables"]["representations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    match (subgraph, query.contains("_entities")) {
+        ("a", false) => json!({"data": {"users": [{"__typename": "User", "id": "1"}]}}),
+        ("a", true) => {
+            // The interface entity resolves to its concrete type.
+            assert!(reps.iter().all(|r| r["__typename"] == "Node"), "{reps:?}");
+            json!({"data": {"_entities": reps.iter().map(|_| json!({"__typename": "User", "age": 36})).collect::<Vec<_>>()}})
+        }
+        ("b", false) => {
+            json!({"data": {"others": [{"__typename": "Node", "id": "1", "username": "ada"}]}})
+        }
+        _ => {
+            assert!(reps.iter().all(|r| r["__typename"] == "Node"), "{reps:?}");
+            json!({"data": {"_entities": reps.iter().map(|_| json!({"username": "ada"})).collect::<Vec<_>>()}})
+        }
+    }
+}
+
+#[tokio::test]
+async fn interface_objects_resolve_through_the_interface() {
+    let env = scripted_env_with(&interface_object_supergraph(), interface_object_subgraphs).await;
+    let response = env
+        .post(json!({"query": "{ users { id username } }"}))
+        .await;
+    assert_eq!(
+        response.body,
+        json!({"data": {"users": [{"id": "1", "username": "ada"}]}})
+    );
+
+    let response = env
+        .post(json!({"query": "{ others { username ... on User { age } __typename } }"}))
+        .await;
+    assert_eq!(
+        response.body,
+        json!({"data": {"others": [{"username": "ada", "age": 36, "__typename": "User"}]}})
+    );
+
+    // No concrete type needed: shaped on the interface, one fetch.
+    let response = env
+        .post(json!({"query": "{ others { id username } }"}))
+        .await;
+    assert_eq!(
+        response.body,
+        json!({"data": {"others": [{"id": "1", "username": "ada"}]}})
     );
 }

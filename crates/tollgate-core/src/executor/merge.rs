@@ -171,6 +171,17 @@ mod tests {
     }
 
     #[test]
+    fn aliases_are_renamed_back_at_every_depth() {
+        let renames = vec![(Name::new("_tg_id_1").unwrap(), Name::new("id").unwrap())];
+        let mut data = json!({"a": [{"__typename": "Admin", "_tg_id_1": null, "n": {"_tg_id_1": "x"}}, {"id": "u"}]});
+        rename_keys(&mut data, &renames, 0);
+        assert_eq!(
+            data,
+            json!({"a": [{"__typename": "Admin", "n": {"id": "x"}, "id": null}, {"id": "u"}]})
+        );
+    }
+
+    #[test]
     fn visits_objects_along_a_path_in_order() {
         let data = json!({"top": [{"r": [{"id": 1}, null, {"id": 2}]}, {"r": [{"id": 3}]}, null]});
         let path = vec![

@@ -238,3 +238,258 @@ fn unreachable_fields_are_a_planning_error() {
     let err = plan_on(&sdl, "{ media { ... on Movie { length } } }").unwrap_err();
     assert!(err.to_string().contains("Movie.length"), "{err}");
 }
+
+/// A supergraph with the usual header and the given subgraphs (lower-case
+/// names; enum values upper-case) and type definitions.
+fn supergraph(graphs: &[&str], types: &str) -> String {
+    let header = SHAPES.split("enum join__Graph").next().unwrap();
+    let mut sdl = header.to_owned();
+    sdl.push_str("enum join__Graph {\n");
+    for graph in graphs {
+        sdl.push_str(&format!(
+            "  {} @join__graph(name: \"{graph}\", url: \"http://{graph}.example/graphql\")\n",
+            graph.to_uppercase()
+        ));
+    }
+    sdl.push_str("}\n");
+    sdl.push_str(types);
+    sdl
+}
+
+const INTERFACE_OBJECT: &str = r#"
+type Query @join__type(graph: A) @join__type(graph: B) {
+  users: [Node] @join__field(graph: A)
+  others: [Node] @join__field(graph: B)
+}
+interface Node @join__type(graph: A, key: "id") @join__type(graph: B, key: "id", isInterfaceObject: true) {
+  id: ID!
+  username: String @join__field(graph: B)
+}
+type User implements Node @join__implements(graph: A, interface: "Node") @join__type(graph: A, key: "id") {
+  id: ID!
+  age: Int
+  username: String @join__field
+}
+"#;
+
+#[test]
+fn interface_object_fields_go_through_the_interface_key() {
+    let sdl = supergraph(&["a", "b"], INTERFACE_OBJECT);
+    let plan = plan_on(&sdl, "{ users { id username } }")
+        .unwrap()
+        .to_string();
+    assert!(
+        plan.contains("query { users { __typename ... on User { id __typename } } }"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("{ __typename id } =>\n        query($representations: [_Any!]!) { _entities(representations: $representations) { ... on Node { username } } }"),
+        "{plan}"
+    );
+}
+
+#[test]
+fn interface_object_concrete_types_come_from_the_real_interface() {
+    let sdl = supergraph(&["a", "b"], INTERFACE_OBJECT);
+    let plan = plan_on(&sdl, "{ others { username ... on User { age } } }")
+        .unwrap()
+        .to_string();
+    assert!(
+        plan.contains("Fetch(service: \"b\") {\n      query { others { __typename username id } }"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("_entities(representations: $representations) { ... on Node { __typename ... on User { age } } }"),
+        "{plan}"
+    );
+    // Without a type condition no second fetch is needed.
+    let plan = plan_on(&sdl, "{ others { id username } }").unwrap();
+    assert_eq!(fetch_counts(&plan).len(), 1, "{plan}");
+}
+
+#[test]
+fn a_shared_root_field_is_split_across_subgraphs() {
+    let sdl = supergraph(
+        &["a", "b"],
+        r#"
+type Query @join__type(graph: A) @join__type(graph: B) {
+  product: Product
+}
+type Product @join__type(graph: A) @join__type(graph: B) {
+  id: ID!
+  name: String @join__field(graph: A)
+  price: Int @join__field(graph: B)
+}
+"#,
+    );
+    let plan = plan_on(&sdl, "{ product { id name price } }")
+        .unwrap()
+        .to_string();
+    assert!(plan.contains("query { product { id name } }"), "{plan}");
+    assert!(plan.contains("query { product { price } }"), "{plan}");
+    assert!(plan.contains("Parallel"), "{plan}");
+}
+
+#[test]
+fn key_fields_missing_locally_are_fetched_first() {
+    let sdl = supergraph(
+        &["a", "b", "c"],
+        r#"
+type Query @join__type(graph: A) @join__type(graph: B) @join__type(graph: C) {
+  products: [Product] @join__field(graph: A)
+}
+type Product @join__type(graph: A, key: "id") @join__type(graph: B, key: "id pid") @join__type(graph: C, key: "id") {
+  id: ID!
+  pid: ID @join__field(graph: B) @join__field(graph: C)
+  stock: Int @join__field(graph: B)
+}
+"#,
+    );
+    let plan = plan_on(&sdl, "{ products { stock } }").unwrap().to_string();
+    let c = plan.find("... on Product { pid }").expect(&plan);
+    let b = plan.find("... on Product { stock }").expect(&plan);
+    assert!(c < b, "pid from c before stock from b:\n{plan}");
+    assert!(plan.contains("{ __typename id pid } =>"), "{plan}");
+}
+
+#[test]
+fn type_conditioned_provides_only_cover_their_type() {
+    let sdl = supergraph(
+        &["a", "b"],
+        r#"
+type Query @join__type(graph: A) @join__type(graph: B) {
+  media: [Media] @join__field(graph: A, provides: "... on Book { title }")
+}
+union Media @join__type(graph: A) @join__unionMember(graph: A, member: "Book") @join__unionMember(graph: A, member: "Movie") = Book | Movie
+type Book @join__type(graph: A, key: "id") @join__type(graph: B, key: "id") {
+  id: ID!
+  title: String @join__field(graph: A, external: true) @join__field(graph: B)
+}
+type Movie @join__type(graph: A, key: "id") @join__type(graph: B, key: "id") {
+  id: ID!
+  title: String @join__field(graph: A, external: true) @join__field(graph: B)
+}
+"#,
+    );
+    let plan = plan_on(
+        &sdl,
+        "{ media { ... on Book { title } ... on Movie { title } } }",
+    )
+    .unwrap()
+    .to_string();
+    assert!(plan.contains("... on Book { title }"), "{plan}");
+    assert!(plan.contains("... on Movie { __typename id }"), "{plan}");
+    assert!(
+        plan.contains("_entities(representations: $representations) { ... on Movie { title } }"),
+        "{plan}"
+    );
+}
+
+#[test]
+fn a_field_typed_as_an_object_in_its_subgraph_gets_no_foreign_fragments() {
+    let sdl = supergraph(
+        &["a", "b"],
+        r#"
+type Query @join__type(graph: A) @join__type(graph: B) {
+  book: Media @join__field(graph: A, type: "Book")
+}
+union Media @join__type(graph: A) @join__type(graph: B) @join__unionMember(graph: A, member: "Book") @join__unionMember(graph: A, member: "Song") = Book | Song
+type Book @join__type(graph: A) { title: String }
+type Song @join__type(graph: A) { title: String }
+"#,
+    );
+    let plan = plan_on(
+        &sdl,
+        "{ book { ... on Song { title } ... on Book { title } } }",
+    )
+    .unwrap()
+    .to_string();
+    assert!(
+        plan.contains("query { book { __typename title } }"),
+        "{plan}"
+    );
+}
+
+const PRICES: &str = r#"
+type Query @join__type(graph: A) @join__type(graph: B) {
+  products: [Product] @join__field(graph: B)
+}
+type Product @join__type(graph: A, key: "upc") @join__type(graph: B, key: "upc") {
+  upc: String!
+  price(currency: String!): Int @join__field(graph: A, external: true) @join__field(graph: B)
+  usd: Int @join__field(graph: A, requires: "price(currency: \"USD\")")
+  eur: Int @join__field(graph: A, requires: "price(currency: \"EUR\")")
+}
+"#;
+
+#[test]
+fn requirements_with_arguments_are_aliased_and_never_share_a_representation() {
+    let sdl = supergraph(&["a", "b"], PRICES);
+    let plan = plan_on(&sdl, "{ products { price(currency: \"GBP\") usd eur } }").unwrap();
+    let text = plan.to_string();
+    // The client's own `price` keeps its key; the requirements are aliased.
+    assert!(text.contains("price(currency: \"GBP\")"), "{text}");
+    assert!(text.contains(": price(currency: \"USD\")"), "{text}");
+    assert!(text.contains(": price(currency: \"EUR\")"), "{text}");
+    assert!(text.contains("_tg_price_"), "{text}");
+    assert_eq!(
+        fetch_counts(&plan)["a"],
+        2,
+        "one fetch per requirement:\n{text}"
+    );
+}
+
+#[test]
+fn clashing_subgraph_types_are_aliased_and_renamed_back() {
+    let sdl = supergraph(
+        &["a"],
+        r#"
+type Query @join__type(graph: A) {
+  accounts: [Account] @join__field(graph: A)
+}
+union Account @join__type(graph: A) @join__unionMember(graph: A, member: "User") @join__unionMember(graph: A, member: "Admin") = User | Admin
+type User @join__type(graph: A) {
+  id: ID @join__field(graph: A, type: "ID!")
+}
+type Admin @join__type(graph: A) {
+  id: ID
+}
+"#,
+    );
+    let plan = plan_on(
+        &sdl,
+        "{ accounts { ... on User { id } ... on Admin { id } } }",
+    )
+    .unwrap();
+    let Some(PlanNode::Fetch(fetch)) = &plan.node else {
+        panic!("{plan}")
+    };
+    assert!(fetch.operation.contains("... on User { id }"), "{plan}");
+    assert!(fetch.operation.contains("... on Admin { _tg_id_"), "{plan}");
+    assert_eq!(fetch.renames.len(), 1);
+    assert_eq!(fetch.renames[0].1, "id");
+}
+
+#[test]
+fn fields_needing_different_requirements_share_one_entity_fetch() {
+    let sdl = supergraph(
+        &["a", "b"],
+        r#"
+type Query @join__type(graph: A) @join__type(graph: B) {
+  product: Product @join__field(graph: A)
+}
+type Product @join__type(graph: A, key: "id") @join__type(graph: B, key: "id") {
+  id: ID!
+  price: Int @join__field(graph: A) @join__field(graph: B, external: true)
+  expensive: Boolean @join__field(graph: B, requires: "price")
+  available: Boolean @join__field(graph: B)
+}
+"#,
+    );
+    let plan = plan_on(&sdl, "{ product { expensive available } }").unwrap();
+    assert_eq!(fetch_counts(&plan)["b"], 1, "{plan}");
+    assert!(
+        plan.to_string().contains("{ __typename id price } =>"),
+        "{plan}"
+    );
+}
