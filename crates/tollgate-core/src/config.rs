@@ -16,6 +16,10 @@ use serde::Deserialize;
 pub struct SupergraphConfig {
     /// Path of the supergraph SDL file, relative to the config file's directory.
     pub path: PathBuf,
+    /// Progressive `@override(label:)` labels to treat as on. Labels of the
+    /// form `percent(N)` are rolled per request instead.
+    #[serde(default)]
+    pub override_labels: Vec<String>,
 }
 
 /// `http:` the client-facing HTTP server.

@@ -135,7 +135,8 @@ pub fn prepare(
     query: &str,
     operation_name: Option<&str>,
 ) -> Result<Arc<PreparedOperation>, ClientError> {
-    let key = cache_key(query, operation_name);
+    let labels = runtime.roll_labels();
+    let key = cache_key(query, operation_name, &labels);
     if let Some(hit) = runtime.plans.cache.get(&key) {
         return Ok(hit);
     }
@@ -167,11 +168,12 @@ pub fn prepare(
     let normalized = cache_key(
         &document.serialize().no_indent().to_string(),
         operation_name,
+        &labels,
     );
     let plan = match runtime.plans.plans.get(&normalized) {
         Some(plan) => plan,
         None => {
-            let plan = planner::plan_operation(&runtime.supergraph, &document, &operation)
+            let plan = planner::plan_operation(&runtime.supergraph, &document, &operation, &labels)
                 .map_err(|e| match e {
                     PlanError::Unsatisfiable(_) => ClientError::PlanningFailed(e.to_string()),
                     PlanError::Internal(detail) => {
@@ -192,8 +194,11 @@ pub fn prepare(
     Ok(prepared)
 }
 
-fn cache_key(query: &str, operation_name: Option<&str>) -> [u8; 32] {
+fn cache_key(query: &str, operation_name: Option<&str>, labels: &[bool]) -> [u8; 32] {
     let mut hasher = Sha256::new();
+    for on in labels {
+        hasher.update([u8::from(*on)]);
+    }
     hasher.update(query.as_bytes());
     match operation_name {
         Some(name) => {

@@ -58,6 +58,18 @@ pub struct Runtime {
     pub(crate) limits: LimitsConfig,
     pub(crate) debug: DebugConfig,
     pub(crate) plans: PlanCache,
+    /// Per supergraph override label: `Some(p)` rolled on with probability
+    /// `p` percent, `None` fixed (on when configured).
+    pub(crate) labels: Vec<LabelRule>,
+}
+
+/// How one progressive-override label is decided per request.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum LabelRule {
+    /// On with this probability, in percent.
+    Percent(f64),
+    /// Always on or always off.
+    Fixed(bool),
 }
 
 impl Runtime {
@@ -103,6 +115,7 @@ impl Runtime {
             });
         }
         let plans = PlanCache::new(limits.plan_cache_size);
+        let labels = label_rules(&supergraph, &[]);
         Ok(Self {
             supergraph,
             routes,
@@ -111,7 +124,20 @@ impl Runtime {
             limits,
             debug,
             plans,
+            labels,
         })
+    }
+
+    /// Treats these progressive-override labels as on (labels of the form
+    /// `percent(N)` are rolled per request whatever this says).
+    pub fn with_override_labels(mut self, enabled: &[String]) -> Self {
+        self.labels = label_rules(&self.supergraph, enabled);
+        self
+    }
+
+    /// Decides the progressive-override labels for one request.
+    pub(crate) fn roll_labels(&self) -> Vec<bool> {
+        self.labels.iter().map(LabelRule::roll).collect()
     }
 
     /// The supergraph this runtime serves.
@@ -135,6 +161,40 @@ impl Runtime {
     }
 }
 
+impl LabelRule {
+    /// Decides the label for one request.
+    fn roll(&self) -> bool {
+        match self {
+            LabelRule::Fixed(on) => *on,
+            LabelRule::Percent(percent) => {
+                use std::hash::BuildHasher;
+                // A fresh RandomState per call gives an unpredictable draw.
+                let draw = std::hash::RandomState::new().hash_one(0u8) % 1_000_000;
+                (draw as f64) < percent * 10_000.0
+            }
+        }
+    }
+}
+
+fn label_rules(supergraph: &Supergraph, enabled: &[String]) -> Vec<LabelRule> {
+    supergraph
+        .join()
+        .override_labels()
+        .iter()
+        .map(|label| {
+            let percent = label
+                .strip_prefix("percent(")
+                .and_then(|rest| rest.strip_suffix(')'))
+                .and_then(|n| n.trim().parse::<f64>().ok())
+                .filter(|p| (0.0..=100.0).contains(p));
+            match percent {
+                Some(percent) => LabelRule::Percent(percent),
+                None => LabelRule::Fixed(enabled.contains(label)),
+            }
+        })
+        .collect()
+}
+
 /// The current runtime, swappable atomically (for hot reload).
 pub struct RuntimeHandle {
     current: ArcSwap<Runtime>,
@@ -156,5 +216,61 @@ impl RuntimeHandle {
     /// Replaces the runtime; requests already running keep the old one.
     pub fn store(&self, runtime: Runtime) {
         self.current.store(Arc::new(runtime));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_rolled_or_fixed() {
+        let sdl = crate::supergraph::tests::SUPERGRAPH
+            .replace(
+                "join__field(graph: join__Graph, requires",
+                "join__field(graph: join__Graph, overrideLabel: String, requires",
+            )
+            .replace(
+                "  name: String\n  internal",
+                "  name: String @join__field(graph: ACCOUNTS, overrideLabel: \"percent(0)\")\n  nick: String @join__field(graph: ACCOUNTS, overrideLabel: \"percent(100)\")\n  tag: String @join__field(graph: ACCOUNTS, overrideLabel: \"canary\")\n  internal",
+            );
+        // Labels only count on overriding fields; add the overriding side.
+        let sdl = sdl.replace(
+            "type Product @join__type(graph: PRODUCTS, key: \"upc\") {",
+            "type Product @join__type(graph: PRODUCTS, key: \"upc\") {\n  x: Int",
+        );
+        let sdl = sdl
+            .replace("percent(0)\")", "percent(0)\") @join__field(graph: PRODUCTS, override: \"accounts\", overrideLabel: \"percent(0)\")")
+            .replace("percent(100)\")", "percent(100)\") @join__field(graph: PRODUCTS, override: \"accounts\", overrideLabel: \"percent(100)\")")
+            .replace("\"canary\")", "\"canary\") @join__field(graph: PRODUCTS, override: \"accounts\", overrideLabel: \"canary\")");
+        let supergraph = Supergraph::parse(&sdl).unwrap();
+        let labels = supergraph.join().override_labels().to_vec();
+        assert_eq!(labels.len(), 3, "{labels:?}");
+        let rules = label_rules(&supergraph, &["canary".to_owned()]);
+        for (label, rule) in labels.iter().zip(&rules) {
+            let expected = match label.as_str() {
+                "percent(0)" => LabelRule::Percent(0.0),
+                "percent(100)" => LabelRule::Percent(100.0),
+                _ => LabelRule::Fixed(true),
+            };
+            assert_eq!(*rule, expected, "{label}");
+        }
+        assert_eq!(
+            label_rules(&supergraph, &[])
+                .iter()
+                .filter(|r| **r == LabelRule::Fixed(false))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn percentages_roll() {
+        assert!((0..200).all(|_| !LabelRule::Percent(0.0).roll()));
+        assert!((0..200).all(|_| LabelRule::Percent(100.0).roll()));
+        let on = (0..2000)
+            .filter(|_| LabelRule::Percent(50.0).roll())
+            .count();
+        assert!((700..1300).contains(&on), "about half: {on}");
     }
 }

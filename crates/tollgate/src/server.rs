@@ -106,7 +106,8 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
         config.debug.clone(),
         client,
         plugins,
-    )?;
+    )?
+    .with_override_labels(&config.supergraph.override_labels);
     let runtime = Arc::new(RuntimeHandle::new(runtime));
     let app = tollgate_core::http::router(runtime.clone(), &config.http);
     Ok(Gateway {

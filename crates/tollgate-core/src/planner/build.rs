@@ -131,6 +131,8 @@ enum Choice {
 
 pub(crate) struct Builder<'a> {
     supergraph: &'a Supergraph,
+    /// Progressive-override labels on for this plan.
+    active: &'a [bool],
     document: &'a ExecutableDocument,
     pub groups: Vec<Group>,
     touched: Option<BTreeSet<usize>>,
@@ -145,9 +147,14 @@ pub(crate) struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    pub(super) fn new(supergraph: &'a Supergraph, document: &'a ExecutableDocument) -> Self {
+    pub(super) fn new(
+        supergraph: &'a Supergraph,
+        document: &'a ExecutableDocument,
+        active: &'a [bool],
+    ) -> Self {
         Self {
             supergraph,
+            active,
             document,
             groups: Vec::new(),
             touched: None,
@@ -1043,7 +1050,7 @@ impl<'a> Builder<'a> {
         }
         self.supergraph
             .join()
-            .field_graphs(parent, field)
+            .field_graphs_with(parent, field, self.active)
             .is_some_and(|g| g.contains(graph))
             && self
                 .supergraph
@@ -1056,7 +1063,7 @@ impl<'a> Builder<'a> {
         let graphs: Vec<GraphId> = self
             .supergraph
             .join()
-            .field_graphs(parent, field)?
+            .field_graphs_with(parent, field, self.active)?
             .iter()
             .collect();
         (!graphs.is_empty()).then_some(graphs)

@@ -104,12 +104,15 @@ pub enum PlanError {
 }
 
 /// Plans `operation` of `document` (validated against the API schema).
+/// `active_labels` flags, by index into the supergraph's
+/// `override_labels()`, the progressive-override labels that are on.
 pub fn plan_operation(
     supergraph: &Supergraph,
     document: &ExecutableDocument,
     operation: &Node<Operation>,
+    active_labels: &[bool],
 ) -> Result<QueryPlan, PlanError> {
-    let mut builder = Builder::new(supergraph, document);
+    let mut builder = Builder::new(supergraph, document, active_labels);
     builder.plan(operation)?;
     let has_introspection = builder.has_introspection;
     let mut groups = std::mem::take(&mut builder.groups);

@@ -13,7 +13,7 @@ fn plan_on(sdl: &str, query: &str) -> Result<QueryPlan, PlanError> {
         ExecutableDocument::parse_and_validate(supergraph.api_schema(), query, "q.graphql")
             .unwrap();
     let operation = document.operations.get(None).unwrap().clone();
-    plan_operation(&supergraph, &document, &operation)
+    plan_operation(&supergraph, &document, &operation, &[])
 }
 
 fn plan(query: &str) -> String {
@@ -492,4 +492,36 @@ type Product @join__type(graph: A, key: "id") @join__type(graph: B, key: "id") {
         plan.to_string().contains("{ __typename id price } =>"),
         "{plan}"
     );
+}
+
+#[test]
+fn progressive_override_follows_the_label() {
+    let sdl = supergraph(
+        &["a", "b"],
+        r#"
+type Query @join__type(graph: A) @join__type(graph: B) {
+  t: T @join__field(graph: A)
+}
+type T @join__type(graph: A, key: "id") @join__type(graph: B, key: "id") {
+  id: ID!
+  v: Int @join__field(graph: A, overrideLabel: "percent(25)") @join__field(graph: B, override: "a", overrideLabel: "percent(25)")
+}
+"#,
+    )
+    .replace("join__field(graph: join__Graph, requires", "join__field(graph: join__Graph, overrideLabel: String, requires");
+    let parsed = Supergraph::parse(&sdl).unwrap();
+    assert_eq!(parsed.join().override_labels(), ["percent(25)".to_owned()]);
+    let document =
+        ExecutableDocument::parse_and_validate(parsed.api_schema(), "{ t { v } }", "q.graphql")
+            .unwrap();
+    let operation = document.operations.get(None).unwrap().clone();
+    let off = plan_operation(&parsed, &document, &operation, &[false]).unwrap();
+    assert_eq!(
+        fetch_counts(&off).len(),
+        1,
+        "label off: a keeps the field\n{off}"
+    );
+    let on = plan_operation(&parsed, &document, &operation, &[true]).unwrap();
+    assert_eq!(fetch_counts(&on)["b"], 1, "label on: b serves it\n{on}");
+    assert!(on.to_string().contains("... on T { v }"), "{on}");
 }

@@ -55,6 +55,13 @@ impl GraphSet {
         }
     }
 
+    /// Removes a graph.
+    pub fn remove(&mut self, id: GraphId) {
+        if let Some(word) = self.0.get_mut(id / 64) {
+            *word &= !(1 << (id % 64));
+        }
+    }
+
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.0.iter().all(|w| *w == 0)
@@ -112,6 +119,20 @@ pub struct JoinTables {
     pub(crate) possible: HashMap<(Name, GraphId), Vec<Name>>,
     pub(crate) interface_objects: HashSet<(Name, GraphId)>,
     pub(crate) field_types: HashMap<(Name, Name, GraphId), ast::Type>,
+    pub(crate) overrides: HashMap<(Name, Name), LabeledOverride>,
+    pub(crate) labels: Vec<String>,
+}
+
+/// A progressive `@override(label:)`: while the label is active the field
+/// is resolved by `to`, otherwise by the `from` subgraphs.
+#[derive(Debug, Clone)]
+pub struct LabeledOverride {
+    /// Index into [`JoinTables::override_labels`].
+    pub label: usize,
+    /// The overriding subgraph.
+    pub to: GraphId,
+    /// The subgraphs the field is taken from.
+    pub from: Vec<GraphId>,
 }
 
 impl JoinTables {
@@ -126,6 +147,36 @@ impl JoinTables {
             Name::new_unchecked(type_name),
             Name::new_unchecked(field_name),
         ))
+    }
+
+    /// Subgraphs that resolve `type_name.field_name` when the override
+    /// labels flagged in `active` (by index into [`Self::override_labels`])
+    /// are on.
+    pub fn field_graphs_with(
+        &self,
+        type_name: &Name,
+        field_name: &Name,
+        active: &[bool],
+    ) -> Option<GraphSet> {
+        let mut graphs = self
+            .fields
+            .get(&(type_name.clone(), field_name.clone()))?
+            .clone();
+        if let Some(labeled) = self.overrides.get(&(type_name.clone(), field_name.clone())) {
+            if active.get(labeled.label).copied().unwrap_or(false) {
+                for from in &labeled.from {
+                    graphs.remove(*from);
+                }
+            } else {
+                graphs.remove(labeled.to);
+            }
+        }
+        Some(graphs)
+    }
+
+    /// The distinct progressive-override labels of the supergraph.
+    pub fn override_labels(&self) -> &[String] {
+        &self.labels
     }
 
     /// The `@key`s of an entity type, in every subgraph.
@@ -337,6 +388,7 @@ pub(crate) fn read_tables(
                 }
                 None => graphs.clone(),
             };
+            let mut labeled: Vec<(String, GraphId, bool)> = Vec::new();
             for directive in field.directives.get_all(&field_directive) {
                 let Some(id) =
                     graph_id(directive.specified_argument_by_name("graph").map(|v| &**v))
@@ -364,6 +416,13 @@ pub(crate) fn read_tables(
                         .field_types
                         .insert((type_name.clone(), field_name.clone(), id), ty);
                 }
+                if let Some(label) = directive
+                    .specified_argument_by_name("overrideLabel")
+                    .and_then(|v| v.as_str())
+                {
+                    let overriding = directive.specified_argument_by_name("override").is_some();
+                    labeled.push((label.to_owned(), id, overriding));
+                }
                 let requires = field_set("requires", type_name)?;
                 let provides = field_set("provides", field.ty.inner_named_type())?;
                 if requires.is_some() || provides.is_some() {
@@ -372,6 +431,28 @@ pub(crate) fn read_tables(
                         FieldJoin { requires, provides },
                     );
                 }
+            }
+            if let Some((label, to, _)) = labeled.iter().find(|(_, _, overriding)| *overriding) {
+                let index = match tables.labels.iter().position(|l| l == label) {
+                    Some(index) => index,
+                    None => {
+                        tables.labels.push(label.clone());
+                        tables.labels.len() - 1
+                    }
+                };
+                let from = labeled
+                    .iter()
+                    .filter(|(l, _, overriding)| l == label && !overriding)
+                    .map(|(_, graph, _)| *graph)
+                    .collect();
+                tables.overrides.insert(
+                    (type_name.clone(), field_name.clone()),
+                    LabeledOverride {
+                        label: index,
+                        to: *to,
+                        from,
+                    },
+                );
             }
             tables
                 .fields
