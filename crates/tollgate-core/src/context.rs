@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -12,7 +13,7 @@ static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 #[derive(Debug, Default)]
 pub struct RequestContext {
     request_id: u64,
-    entries: HashMap<String, Value>,
+    entries: HashMap<String, Arc<Value>>,
     aliases: Vec<(&'static str, &'static str)>,
 }
 
@@ -33,10 +34,13 @@ impl RequestContext {
 
     /// The value stored under `key` (or under the key `key` is an alias of).
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries.get(key).or_else(|| {
-            let (_, target) = self.aliases.iter().find(|(alias, _)| *alias == key)?;
-            self.entries.get(*target)
-        })
+        self.entries
+            .get(key)
+            .or_else(|| {
+                let (_, target) = self.aliases.iter().find(|(alias, _)| *alias == key)?;
+                self.entries.get(*target)
+            })
+            .map(|v| &**v)
     }
 
     /// Makes `alias` read the value of `target` without copying it (for
@@ -49,17 +53,30 @@ impl RequestContext {
 
     /// Stores `value` under `key`, returning the previous value.
     pub fn insert(&mut self, key: impl Into<String>, value: Value) -> Option<Value> {
-        self.entries.insert(key.into(), value)
+        self.insert_shared(key, Arc::new(value))
+    }
+
+    /// Stores a value already shared elsewhere (no copy); a later change
+    /// through [`RequestContext::get_mut`] copies it first.
+    pub fn insert_shared(&mut self, key: impl Into<String>, value: Arc<Value>) -> Option<Value> {
+        self.entries
+            .insert(key.into(), value)
+            .map(Arc::unwrap_or_clone)
+    }
+
+    /// A mutable reference to an entry (copied first if shared).
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.entries.get_mut(key).map(Arc::make_mut)
     }
 
     /// Removes the value under `key`.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        self.entries.remove(key)
+        self.entries.remove(key).map(Arc::unwrap_or_clone)
     }
 
     /// Every entry, for scripts that enumerate the context.
     pub fn entries(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.entries.iter()
+        self.entries.iter().map(|(k, v)| (k, &**v))
     }
 }
 
@@ -76,6 +93,11 @@ mod tests {
         assert_eq!(a.get("k"), Some(&Value::from(1)));
         a.alias("old", "k");
         assert_eq!(a.get("old"), Some(&Value::from(1)));
+        let shared = Arc::new(Value::from(2));
+        a.insert_shared("s", shared.clone());
+        *a.get_mut("s").unwrap() = Value::from(3);
+        assert_eq!(*shared, Value::from(2), "a shared value is copied on write");
+        assert_eq!(a.get("s"), Some(&Value::from(3)));
         assert_eq!(a.remove("k"), Some(Value::from(1)));
         assert!(a.get("old").is_none());
         assert!(a.get("k").is_none());

@@ -44,24 +44,28 @@ const NO_EXP_CACHE_SECS: u64 = 60;
 /// A verified token.
 #[derive(Debug, Clone)]
 pub struct VerifiedToken {
-    /// The claims.
-    pub claims: Arc<Map<String, Value>>,
+    /// The claims (a JSON object), shared with the cache.
+    pub claims: Arc<Value>,
     /// Where the token was found.
     pub source: LookupSource,
     /// The `kid` of the key that verified it.
-    pub key_id: Option<String>,
+    pub key_id: Option<Arc<str>>,
     /// Its algorithm.
     pub algorithm: Algorithm,
 }
 
 #[derive(Clone)]
 struct CachedVerification {
-    claims: Arc<Map<String, Value>>,
+    claims: Arc<Value>,
     valid_until: u64,
     generation: u64,
-    key_id: Option<String>,
+    key_id: Option<Arc<str>>,
     algorithm: Algorithm,
 }
+
+/// Successful verifications keyed by a SHA-256 of the token (the token
+/// itself is never kept).
+type VerificationCache = quick_cache::sync::Cache<[u8; 32], CachedVerification>;
 
 struct Inner {
     store: Arc<KeyStore>,
@@ -71,7 +75,7 @@ struct Inner {
     max_token_bytes: usize,
     require_authentication: bool,
     forward: Option<(String, Option<Vec<String>>)>,
-    cache: Option<quick_cache::sync::Cache<[u8; 32], CachedVerification>>,
+    cache: Option<VerificationCache>,
 }
 
 /// The JWT authenticator: built once, shared by every request (cheap to clone).
@@ -158,7 +162,7 @@ impl JwtAuthenticator {
         let cache = config
             .verification_cache
             .enabled
-            .then(|| quick_cache::sync::Cache::new(config.verification_cache.max_entries.max(1)));
+            .then(|| VerificationCache::new(config.verification_cache.max_entries.max(1)));
         let forward = &config.forward_claims_to_upstream_extensions;
         let inner = Inner {
             store,
@@ -248,11 +252,11 @@ impl JwtAuthenticator {
         let generation = inner.store.generation();
         let key = self.verify(&parsed).await?;
         let exp = token::check_claims(&parsed.claims, &inner.rules, now)?;
-        let claims = Arc::new(parsed.claims);
+        let claims = Arc::new(Value::Object(parsed.claims));
         let verified = VerifiedToken {
             claims: claims.clone(),
             source,
-            key_id: key.kid.clone(),
+            key_id: key.kid.as_deref().map(Arc::from),
             algorithm: parsed.alg,
         };
         if let (Some(cache), Some(key)) = (&inner.cache, cache_key) {

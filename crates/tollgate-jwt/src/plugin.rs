@@ -48,8 +48,9 @@ impl Plugin for JwtPlugin {
                     Ok(Some(token)) => {
                         span.record("outcome", "verified");
                         span.record("lookup_source", tracing::field::display(&token.source));
-                        let claims = Value::Object((*token.claims).clone());
-                        request.context.insert(CLAIMS_CONTEXT_KEY, claims);
+                        request
+                            .context
+                            .insert_shared(CLAIMS_CONTEXT_KEY, token.claims);
                         request
                             .context
                             .alias(APOLLO_CLAIMS_CONTEXT_KEY, CLAIMS_CONTEXT_KEY);

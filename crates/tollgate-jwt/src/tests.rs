@@ -434,7 +434,9 @@ async fn required_authentication_and_claim_forwarding() {
     );
     let verified = auth.authenticate(&headers).await.unwrap().unwrap();
     assert_eq!(verified.source.to_string(), "cookie:session");
-    let (field, forwarded) = auth.forwarded_claims(&verified.claims).unwrap();
+    let (field, forwarded) = auth
+        .forwarded_claims(verified.claims.as_object().unwrap())
+        .unwrap();
     assert_eq!(field, "claims");
     assert_eq!(forwarded, json!({"sub": "user-1"}));
 }
