@@ -33,3 +33,4 @@ compose:
 # JWT overhead benchmark (release build, loopback, wrk): JWT off / on (cached) / on (cache off).
 bench:
     bash bench/jwt.sh
+    cargo run --release -q -p tollgate --example jwt_verify_bench
