@@ -34,3 +34,7 @@ compose:
 bench:
     bash bench/jwt.sh
     cargo run --release -q -p tollgate --example jwt_verify_bench
+
+# The public federation gateway audit against Tollgate (needs the audit checked out: scripts/audit/README.md).
+audit *suites:
+    bash scripts/audit/run.sh {{suites}}
