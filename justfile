@@ -30,10 +30,11 @@ schema:
 compose:
     cd schemas && npm ci && node compose.mjs
 
-# JWT overhead benchmark (release build, loopback, wrk): JWT off / on (cached) / on (cache off).
+# Benchmarks (release build, loopback, wrk): JWT off / on (cached) / on (cache off), the JWT checkpoint per call, federation across 1/2/4 subgraphs.
 bench:
     bash bench/jwt.sh
     cargo run --release -q -p tollgate --example jwt_verify_bench
+    bash bench/federation.sh
 
 # The public federation gateway audit against Tollgate (needs the audit checked out: scripts/audit/README.md).
 audit *suites:
