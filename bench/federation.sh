@@ -11,25 +11,8 @@ CONNECTIONS=${CONNECTIONS:-16}
 ROUTER_PORT=${ROUTER_PORT:-4000}
 DEMO_PORT=${DEMO_PORT:-4100}
 
-if ! command -v wrk >/dev/null; then
-  echo "wrk not found; installing it from Debian's packages" >&2
-  apt-get install -y -qq wrk >/dev/null
-fi
-cargo build --release -q -p tollgate -p tollgate-demo
-BIN=target/release
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-wait_health() {
-  for _ in $(seq 1 100); do
-    curl -sf "$1" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "not healthy: $1" >&2
-  return 1
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 "$BIN/tollgate-demo" --listen "127.0.0.1:$DEMO_PORT" >"$work/demo.log" 2>&1 &
 pids+=($!)

@@ -178,18 +178,7 @@ schema
   query: Query
 }
 
-directive @join__enumValue(graph: join__Graph!) repeatable on ENUM_VALUE
-directive @join__field(graph: join__Graph, requires: join__FieldSet, provides: join__FieldSet, type: String, external: Boolean, override: String, usedOverridden: Boolean) repeatable on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
-directive @join__graph(name: String!, url: String!) on ENUM_VALUE
-directive @join__implements(graph: join__Graph!, interface: String!) repeatable on OBJECT | INTERFACE
-directive @join__type(graph: join__Graph!, key: join__FieldSet, extension: Boolean! = false, resolvable: Boolean! = true, isInterfaceObject: Boolean! = false) repeatable on OBJECT | INTERFACE | UNION | ENUM | INPUT_OBJECT | SCALAR
-directive @join__unionMember(graph: join__Graph!, member: String!) repeatable on UNION
-directive @link(url: String, as: String, for: link__Purpose, import: [link__Import]) repeatable on SCHEMA
-
-scalar join__FieldSet
-scalar link__Import
-enum link__Purpose { SECURITY EXECUTION }
-
+# JOIN_PRELUDE
 enum join__Graph {
   A @join__graph(name: "a", url: "http://127.0.0.1:1/a")
   B @join__graph(name: "b", url: "http://127.0.0.1:1/b")
@@ -245,7 +234,8 @@ async fn scripted_env() -> TestEnv {
 
 async fn scripted_env_with(sdl: &str, handler: fn(&str, &Value) -> Value) -> TestEnv {
     let addr = scripted_subgraphs(handler).await;
-    let path = temp_file("supergraph.graphql", sdl);
+    let sdl = sdl.replace("# JOIN_PRELUDE\n", tollgate_core::supergraph::JOIN_PRELUDE);
+    let path = temp_file("supergraph.graphql", &sdl);
     let yaml = format!(
         "supergraph:\n  path: {}\nsubgraphs:\n  a:\n    url: http://{addr}/a\n  b:\n    url: http://{addr}/b\n",
         path.display()

@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn labels_are_rolled_or_fixed() {
-        let sdl = crate::supergraph::tests::SUPERGRAPH
+        let sdl = crate::supergraph::tests::supergraph_sdl()
             .replace(
                 "join__field(graph: join__Graph, requires",
                 "join__field(graph: join__Graph, overrideLabel: String, requires",

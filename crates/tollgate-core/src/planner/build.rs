@@ -359,11 +359,7 @@ impl<'a> Builder<'a> {
         set: &SelectionSet,
         depth: usize,
     ) -> Result<(), PlanError> {
-        if depth > MAX_DEPTH {
-            return Err(PlanError::Unsatisfiable(
-                "the operation is nested too deeply".to_owned(),
-            ));
-        }
+        check_depth(depth)?;
         let graph = self.groups[pos.group].graph;
         if self.is_abstract(parent) && self.supergraph.join().is_interface_object(parent, graph) {
             return self.walk_interface_object(pos, parent, set, depth);
@@ -463,11 +459,7 @@ impl<'a> Builder<'a> {
         set: &SelectionSet,
         depth: usize,
     ) -> Result<(), PlanError> {
-        if depth > MAX_DEPTH {
-            return Err(PlanError::Unsatisfiable(
-                "the operation is nested too deeply".to_owned(),
-            ));
-        }
+        check_depth(depth)?;
         for selection in &set.selections {
             let (condition, directives, nested) = match selection {
                 ExecSelection::Field(_) => continue,
@@ -1257,6 +1249,16 @@ impl<'a> Builder<'a> {
                 .supergraph_schema()
                 .is_subtype(condition, object)
     }
+}
+
+/// Refuses selections nested beyond [`MAX_DEPTH`].
+fn check_depth(depth: usize) -> Result<(), PlanError> {
+    if depth > MAX_DEPTH {
+        return Err(PlanError::Unsatisfiable(
+            "the operation is nested too deeply".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 fn first_graph(graphs: Option<Vec<GraphId>>) -> Result<GraphId, PlanError> {

@@ -261,47 +261,45 @@ fn fetch_node(
         text.push(')');
     }
     text.push(' ');
-    match &group.kind {
+    let entity = match &group.kind {
         GroupKind::Root => {
             group.selection.write(&mut text);
-            PlanNode::Fetch(FetchNode {
-                subgraph: Arc::from(subgraph),
-                graph: group.graph,
-                kind,
-                operation: Arc::from(text),
-                operation_name,
-                variables,
-                entity: None,
-                renames: group.renames.clone(),
-            })
+            None
         }
         GroupKind::Entity {
             type_name,
             path,
             representation,
-            ..
         } => {
             text.push_str("{ _entities(representations: $representations) { ... on ");
             text.push_str(type_name);
             text.push(' ');
             group.selection.write(&mut text);
             text.push_str(" } }");
-            PlanNode::Flatten(FlattenNode {
-                path: path.clone(),
-                fetch: FetchNode {
-                    subgraph: Arc::from(subgraph),
-                    graph: group.graph,
-                    kind,
-                    operation: Arc::from(text),
-                    operation_name,
-                    variables,
-                    entity: Some(EntityFetch {
-                        type_name: type_name.clone(),
-                        representation: representation.clone(),
-                    }),
-                    renames: group.renames.clone(),
+            Some((
+                path.clone(),
+                EntityFetch {
+                    type_name: type_name.clone(),
+                    representation: representation.clone(),
                 },
-            })
+            ))
+        }
+    };
+    let mut fetch = FetchNode {
+        subgraph: Arc::from(subgraph),
+        graph: group.graph,
+        kind,
+        operation: Arc::from(text),
+        operation_name,
+        variables,
+        entity: None,
+        renames: group.renames.clone(),
+    };
+    match entity {
+        None => PlanNode::Fetch(fetch),
+        Some((path, entity)) => {
+            fetch.entity = Some(entity);
+            PlanNode::Flatten(FlattenNode { path, fetch })
         }
     }
 }

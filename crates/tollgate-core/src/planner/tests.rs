@@ -8,7 +8,8 @@ use crate::supergraph::Supergraph;
 const DEMO: &str = include_str!("../../../../schemas/supergraph.graphql");
 
 fn plan_on(sdl: &str, query: &str) -> Result<QueryPlan, PlanError> {
-    let supergraph = Supergraph::parse(sdl).unwrap();
+    let sdl = sdl.replace("# JOIN_PRELUDE\n", crate::supergraph::JOIN_PRELUDE);
+    let supergraph = Supergraph::parse(&sdl).unwrap();
     let document =
         ExecutableDocument::parse_and_validate(supergraph.api_schema(), query, "q.graphql")
             .unwrap();
@@ -151,18 +152,7 @@ schema
   query: Query
 }
 
-directive @join__enumValue(graph: join__Graph!) repeatable on ENUM_VALUE
-directive @join__field(graph: join__Graph, requires: join__FieldSet, provides: join__FieldSet, type: String, external: Boolean, override: String, usedOverridden: Boolean) repeatable on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
-directive @join__graph(name: String!, url: String!) on ENUM_VALUE
-directive @join__implements(graph: join__Graph!, interface: String!) repeatable on OBJECT | INTERFACE
-directive @join__type(graph: join__Graph!, key: join__FieldSet, extension: Boolean! = false, resolvable: Boolean! = true, isInterfaceObject: Boolean! = false) repeatable on OBJECT | INTERFACE | UNION | ENUM | INPUT_OBJECT | SCALAR
-directive @join__unionMember(graph: join__Graph!, member: String!) repeatable on UNION
-directive @link(url: String, as: String, for: link__Purpose, import: [link__Import]) repeatable on SCHEMA
-
-scalar join__FieldSet
-scalar link__Import
-enum link__Purpose { SECURITY EXECUTION }
-
+# JOIN_PRELUDE
 enum join__Graph {
   A @join__graph(name: "a", url: "http://a.example/graphql")
   B @join__graph(name: "b", url: "http://b.example/graphql")
@@ -243,7 +233,7 @@ fn unreachable_fields_are_a_planning_error() {
 /// names; enum values upper-case) and type definitions.
 fn supergraph(graphs: &[&str], types: &str) -> String {
     let header = SHAPES.split("enum join__Graph").next().unwrap();
-    let mut sdl = header.to_owned();
+    let mut sdl = header.replace("# JOIN_PRELUDE\n", crate::supergraph::JOIN_PRELUDE);
     sdl.push_str("enum join__Graph {\n");
     for graph in graphs {
         sdl.push_str(&format!(

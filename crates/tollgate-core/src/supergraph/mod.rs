@@ -17,6 +17,11 @@ use sha2::{Digest, Sha256};
 pub use join::{EntityKey, FieldJoin, GraphId, GraphSet, JoinTables, SubgraphInfo};
 pub use links::Link;
 
+/// The `@link` (v1.0) and `@join__*` (v0.3) declarations a composed
+/// supergraph carries, for writing small supergraphs by hand (tests, tools):
+/// add a `schema` block with the `@link`s, the `join__Graph` enum and the types.
+pub const JOIN_PRELUDE: &str = "directive @join__enumValue(graph: join__Graph!) repeatable on ENUM_VALUE\ndirective @join__field(graph: join__Graph, requires: join__FieldSet, provides: join__FieldSet, type: String, external: Boolean, override: String, usedOverridden: Boolean) repeatable on FIELD_DEFINITION | INPUT_FIELD_DEFINITION\ndirective @join__graph(name: String!, url: String!) on ENUM_VALUE\ndirective @join__implements(graph: join__Graph!, interface: String!) repeatable on OBJECT | INTERFACE\ndirective @join__type(graph: join__Graph!, key: join__FieldSet, extension: Boolean! = false, resolvable: Boolean! = true, isInterfaceObject: Boolean! = false) repeatable on OBJECT | INTERFACE | UNION | ENUM | INPUT_OBJECT | SCALAR\ndirective @join__unionMember(graph: join__Graph!, member: String!) repeatable on UNION\ndirective @link(url: String, as: String, for: link__Purpose, import: [link__Import]) repeatable on SCHEMA\nscalar join__FieldSet\nscalar link__Import\nenum link__Purpose { SECURITY EXECUTION }\n";
+
 /// Why a supergraph could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SupergraphError {
@@ -125,7 +130,11 @@ pub(crate) mod tests {
     use super::*;
 
     /// A small two-subgraph supergraph used by the core's unit tests.
-    pub(crate) const SUPERGRAPH: &str = r#"
+    pub(crate) fn supergraph_sdl() -> String {
+        SUPERGRAPH.replace("# JOIN_PRELUDE\n", JOIN_PRELUDE)
+    }
+
+    const SUPERGRAPH: &str = r#"
 schema
   @link(url: "https://specs.apollo.dev/link/v1.0")
   @link(url: "https://specs.apollo.dev/join/v0.3", for: EXECUTION)
@@ -135,18 +144,9 @@ schema
   mutation: Mutation
 }
 
-directive @join__enumValue(graph: join__Graph!) repeatable on ENUM_VALUE
-directive @join__field(graph: join__Graph, requires: join__FieldSet, provides: join__FieldSet, type: String, external: Boolean, override: String, usedOverridden: Boolean) repeatable on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
-directive @join__graph(name: String!, url: String!) on ENUM_VALUE
-directive @join__implements(graph: join__Graph!, interface: String!) repeatable on OBJECT | INTERFACE
-directive @join__type(graph: join__Graph!, key: join__FieldSet, extension: Boolean! = false, resolvable: Boolean! = true, isInterfaceObject: Boolean! = false) repeatable on OBJECT | INTERFACE | UNION | ENUM | INPUT_OBJECT | SCALAR
-directive @join__unionMember(graph: join__Graph!, member: String!) repeatable on UNION
-directive @link(url: String, as: String, for: link__Purpose, import: [link__Import]) repeatable on SCHEMA
+# JOIN_PRELUDE
 directive @inaccessible on FIELD_DEFINITION | OBJECT | INTERFACE | UNION | ARGUMENT_DEFINITION | SCALAR | ENUM | ENUM_VALUE | INPUT_OBJECT | INPUT_FIELD_DEFINITION
 
-scalar join__FieldSet
-scalar link__Import
-enum link__Purpose { SECURITY EXECUTION }
 
 enum join__Graph {
   ACCOUNTS @join__graph(name: "accounts", url: "http://accounts.example/graphql")
@@ -181,7 +181,7 @@ type Product @join__type(graph: PRODUCTS, key: "upc") {
 
     #[test]
     fn reads_subgraphs_and_ownership() {
-        let supergraph = Supergraph::parse(SUPERGRAPH).unwrap();
+        let supergraph = Supergraph::parse(&supergraph_sdl()).unwrap();
         let names: Vec<_> = supergraph
             .subgraphs()
             .iter()
@@ -219,7 +219,7 @@ type Product @join__type(graph: PRODUCTS, key: "upc") {
 
     #[test]
     fn api_schema_drops_machinery_and_inaccessible() {
-        let supergraph = Supergraph::parse(SUPERGRAPH).unwrap();
+        let supergraph = Supergraph::parse(&supergraph_sdl()).unwrap();
         let api = supergraph.api_schema();
         let printed = api.to_string();
         assert!(!printed.contains("join__"), "{printed}");
