@@ -197,3 +197,58 @@ pub fn temp_file(name: &str, text: &str) -> PathBuf {
     std::fs::write(&path, text).expect("write temp file");
     path
 }
+
+/// A request a [`recording_subgraph`] received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The request headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The GraphQL request body.
+    pub body: Value,
+}
+
+/// A subgraph server that answers every request with `answer` and records
+/// what it received.
+pub async fn recording_subgraph(
+    answer: Value,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>,
+) {
+    use std::sync::{Arc, Mutex};
+    let log: Arc<Mutex<Vec<Recorded>>> = Arc::new(Mutex::new(Vec::new()));
+    let state = (log.clone(), answer);
+    let app = axum::Router::new()
+        .fallback(
+            |axum::extract::State((log, answer)): axum::extract::State<(
+                Arc<Mutex<Vec<Recorded>>>,
+                Value,
+            )>,
+             headers: axum::http::HeaderMap,
+             body: axum::Json<Value>| async move {
+                let mut copied = reqwest::header::HeaderMap::new();
+                for (name, value) in &headers {
+                    if let (Ok(name), Ok(value)) = (
+                        reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()),
+                        reqwest::header::HeaderValue::from_bytes(value.as_bytes()),
+                    ) {
+                        copied.append(name, value);
+                    }
+                }
+                log.lock().expect("log").push(Recorded {
+                    headers: copied,
+                    body: body.0,
+                });
+                axum::Json(answer)
+            },
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind recording subgraph");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, log)
+}

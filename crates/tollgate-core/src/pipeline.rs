@@ -1,5 +1,5 @@
 //! One client request, top to bottom: plugins' router stage (the JWT
-//! checkpoint) → parse + validate + plan (cached) → GET-only-queries check →
+//! checkpoint) → plugins' supergraph stage (scripts) → parse + validate + plan (cached) → GET-only-queries check →
 //! variable coercion → execute. Each stage is one call into its own module.
 
 use std::ops::ControlFlow;
@@ -17,7 +17,7 @@ use crate::context::RequestContext;
 use crate::error::{ClientError, InternalError};
 use crate::executor;
 use crate::planner::{self, PlanError, QueryPlan};
-use crate::plugin::RouterRequest;
+use crate::plugin::{RouterRequest, SupergraphRequest};
 use crate::request::GraphqlRequest;
 use crate::response::{GraphqlError, GraphqlResponse, Location};
 use crate::runtime::Runtime;
@@ -82,7 +82,7 @@ impl PlanCache {
 pub async fn run(
     runtime: &Runtime,
     parts: RequestParts<'_>,
-    request: GraphqlRequest,
+    mut request: GraphqlRequest,
 ) -> Result<GraphqlResponse, ClientError> {
     let mut context = RequestContext::new();
     for plugin in &runtime.plugins {
@@ -93,6 +93,19 @@ pub async fn run(
             context: &mut context,
         };
         if let ControlFlow::Break(error) = plugin.router_request(stage).await {
+            return Err(error);
+        }
+    }
+
+    for plugin in &runtime.plugins {
+        let stage = SupergraphRequest {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body: &mut request,
+            context: &mut context,
+        };
+        if let ControlFlow::Break(error) = plugin.supergraph_request(stage) {
             return Err(error);
         }
     }

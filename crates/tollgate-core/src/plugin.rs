@@ -12,6 +12,7 @@ use http::{HeaderMap, Method, Uri};
 
 use crate::context::RequestContext;
 use crate::error::ClientError;
+use crate::request::GraphqlRequest;
 use crate::subgraph::SubgraphRequest;
 
 /// What a stage decides.
@@ -29,6 +30,21 @@ pub struct RouterRequest<'a> {
     pub context: &'a mut RequestContext,
 }
 
+/// The GraphQL request as the supergraph stage sees it: after every
+/// plugin's router stage, before the document is parsed.
+pub struct SupergraphRequest<'a> {
+    /// Request method.
+    pub method: &'a Method,
+    /// Request URI.
+    pub uri: &'a Uri,
+    /// Request headers (read-only at this stage).
+    pub headers: &'a HeaderMap,
+    /// The GraphQL request (query, operation name, variables, extensions), writable.
+    pub body: &'a mut GraphqlRequest,
+    /// The request context, writable.
+    pub context: &'a mut RequestContext,
+}
+
 /// A router plugin. Built once from its config and shared by all requests.
 pub trait Plugin: Send + Sync + 'static {
     /// Short name for logs.
@@ -38,6 +54,13 @@ pub trait Plugin: Send + Sync + 'static {
     fn router_request<'a>(&'a self, request: RouterRequest<'a>) -> BoxFuture<'a, Flow> {
         let _ = request;
         Box::pin(std::future::ready(ControlFlow::Continue(())))
+    }
+
+    /// Runs once per client request after every plugin's router stage,
+    /// before parsing; may change the GraphQL request.
+    fn supergraph_request(&self, request: SupergraphRequest<'_>) -> Flow {
+        let _ = request;
+        ControlFlow::Continue(())
     }
 
     /// Runs before each subgraph request is sent; may change it.

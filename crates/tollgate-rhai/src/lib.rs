@@ -1,10 +1,17 @@
-//! Tollgate's Rhai scripting host.
-//!
-//! Empty on purpose until the Rhai issue lands: it will compile the user's
-//! scripts once (with operation, call-depth, expression-depth, string, array
-//! and map limits), discover the hooks they define (`router_service`,
-//! `supergraph_service`, `execution_service`, `subgraph_service`) and run them
-//! as a `tollgate_core::Plugin`, reading verified JWT claims from the request
-//! context (`tollgate::authentication::jwt_claims`, also available under
-//! Apollo's `apollo::authentication::jwt_claims`). Nothing here is wired into
-//! the router yet, and no config key enables it.
+//! Tollgate's Rhai scripting host: user scripts compiled once at start and
+//! run as a router plugin at the router, supergraph and subgraph stages,
+//! reading and writing the request context (verified JWT claims are there),
+//! headers and the GraphQL body, and rejecting requests with
+//! `throw #{status, message}`.
+
+pub mod config;
+mod engine;
+mod objects;
+mod plugin;
+
+pub use config::{RhaiConfig, RhaiLimits};
+pub use engine::{APOLLO_JWT_CLAIMS_KEY, JWT_CLAIMS_KEY};
+pub use plugin::{RhaiError, RhaiPlugin, CLIENT_HEADERS_KEY};
+
+#[cfg(test)]
+mod tests;

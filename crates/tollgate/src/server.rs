@@ -15,6 +15,7 @@ use tollgate_core::runtime::{Runtime, RuntimeError};
 use tollgate_core::supergraph::SupergraphError;
 use tollgate_core::{RuntimeHandle, Supergraph};
 use tollgate_jwt::{JwtAuthenticator, JwtPlugin, JwtSetupError};
+use tollgate_rhai::{RhaiError, RhaiPlugin};
 use tollgate_subgraph::{
     ClientBuildError, DeduplicatingClient, HttpSubgraphClient, DEFAULT_MAX_RESPONSE_BYTES,
 };
@@ -46,6 +47,9 @@ pub enum StartError {
     /// The JWT plugin could not be built.
     #[error(transparent)]
     Jwt(#[from] JwtSetupError),
+    /// The Rhai scripts could not be loaded.
+    #[error(transparent)]
+    Rhai(#[from] RhaiError),
     /// The HTTP client could not be built.
     #[error(transparent)]
     Client(#[from] ClientBuildError),
@@ -99,6 +103,14 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
         }
         None => None,
     };
+    if let Some(rhai) = &config.rhai {
+        let names: Vec<String> = supergraph
+            .subgraphs()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        plugins.push(Arc::new(RhaiPlugin::load(rhai, &loaded.base_dir, &names)?));
+    }
     let runtime = Runtime::new(
         supergraph.clone(),
         &config.subgraphs,

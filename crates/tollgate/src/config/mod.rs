@@ -35,6 +35,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Rhai scripts; absent: no scripting.
+    #[serde(default)]
+    pub rhai: Option<tollgate_rhai::RhaiConfig>,
     /// Development switches (query plan exposure).
     #[serde(default)]
     pub debug: DebugConfig,

@@ -1,0 +1,481 @@
+//! [`RhaiPlugin`]: loads the scripts once (compile, then call each hook
+//! function once so it registers its `map_request` callbacks), and runs
+//! those callbacks per request at the router, supergraph and subgraph
+//! stages. A `throw #{status, message}` ends the request with that status;
+//! any other script failure ends that request with a 500 and is logged.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use http::StatusCode;
+use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Scope, AST};
+use serde_json::Value;
+use tollgate_core::context::RequestContext;
+use tollgate_core::error::ClientError;
+use tollgate_core::plugin::{Flow, Plugin, RouterRequest, SupergraphRequest};
+use tollgate_core::subgraph::SubgraphRequest;
+
+use crate::config::RhaiConfig;
+use crate::engine::{self, APOLLO_JWT_CLAIMS_KEY, JWT_CLAIMS_KEY, REQUEST_ID};
+use crate::objects::{self, BodyState, Request, SharedState, State, SubgraphState};
+
+/// Context key where the plugin keeps the client's headers for the
+/// subgraph stage (only when a `subgraph_service` hook exists).
+pub const CLIENT_HEADERS_KEY: &str = "tollgate::rhai::client_headers";
+
+/// Why the scripts could not be loaded. Stops the router at start.
+#[derive(Debug, thiserror::Error)]
+pub enum RhaiError {
+    /// The main script cannot be read.
+    #[error("rhai.main: cannot read {path}: {source}")]
+    Read {
+        /// The path tried.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The script does not compile.
+    #[error("rhai: {path}: {message}")]
+    Compile {
+        /// The script file.
+        path: String,
+        /// The compiler's message with line and column.
+        message: String,
+    },
+    /// A hook function failed or asked for something not supported.
+    #[error("rhai: {hook}: {message}")]
+    Hook {
+        /// The hook function.
+        hook: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// A registration object passed to each hook function at start.
+#[derive(Clone)]
+struct Service {
+    stage: &'static str,
+    requests: Arc<Mutex<Vec<FnPtr>>>,
+}
+
+/// The callbacks the scripts registered.
+#[derive(Default)]
+struct Hooks {
+    router: Vec<FnPtr>,
+    supergraph: Vec<FnPtr>,
+    subgraph: HashMap<String, Vec<FnPtr>>,
+}
+
+/// The scripting plugin. Built once; the engine and AST are shared
+/// read-only by every request.
+pub struct RhaiPlugin {
+    engine: Engine,
+    ast: AST,
+    hooks: Hooks,
+}
+
+fn collected(service: &Service) -> Vec<FnPtr> {
+    service
+        .requests
+        .lock()
+        .map(|r| r.clone())
+        .unwrap_or_default()
+}
+
+impl RhaiPlugin {
+    /// Compiles the scripts and registers their hooks. `subgraphs` are the
+    /// supergraph's subgraph names (`subgraph_service` is called once each).
+    pub fn load(
+        config: &RhaiConfig,
+        base_dir: &Path,
+        subgraphs: &[String],
+    ) -> Result<Self, RhaiError> {
+        let dir: PathBuf = base_dir.join(&config.scripts);
+        let main = dir.join(&config.main);
+        let source = std::fs::read_to_string(&main).map_err(|source| RhaiError::Read {
+            path: main.display().to_string(),
+            source,
+        })?;
+        let mut engine = engine::build(&dir, &config.limits);
+        engine.register_type_with_name::<Service>("Service");
+        engine.register_fn("map_request", |service: &mut Service, f: FnPtr| {
+            if let Ok(mut requests) = service.requests.lock() {
+                requests.push(f);
+            }
+        });
+        engine.register_fn(
+            "map_response",
+            |service: &mut Service, _: FnPtr| -> Result<(), Box<EvalAltResult>> {
+                Err(objects::error(format!(
+                    "map_response is not supported by this version of Tollgate ({} stage); only map_request is",
+                    service.stage
+                )))
+            },
+        );
+        // Top-level `import "x" as y;` statements run only at start; bind
+        // those modules engine-wide so callbacks can use `y::f()` per request.
+        for (path, alias) in top_level_imports(&source) {
+            let module = engine
+                .module_resolver()
+                .resolve(&engine, None, &path, rhai::Position::NONE)
+                .map_err(|e| RhaiError::Compile {
+                    path: main.display().to_string(),
+                    message: format!("import \"{path}\": {e}"),
+                })?;
+            engine.register_static_module(alias, module);
+        }
+        let mut ast = engine.compile(&source).map_err(|e| RhaiError::Compile {
+            path: main.display().to_string(),
+            message: e.to_string(),
+        })?;
+        ast.set_source(main.display().to_string());
+
+        let defined: Vec<(String, usize)> = ast
+            .iter_functions()
+            .map(|f| (f.name.to_owned(), f.params.len()))
+            .collect();
+        let has =
+            |name: &str, params: usize| defined.iter().any(|(n, p)| n == name && *p == params);
+        for (name, _) in &defined {
+            if name == "execution_service" {
+                return Err(RhaiError::Hook {
+                    hook: name.clone(),
+                    message: "the execution stage is not supported by this version of Tollgate; use supergraph_service or subgraph_service".to_owned(),
+                });
+            }
+        }
+
+        let mut hooks = Hooks::default();
+        let call = |engine: &Engine, hook: &str, stage: &'static str, args: Vec<Dynamic>| {
+            let service = Service {
+                stage,
+                requests: Arc::new(Mutex::new(Vec::new())),
+            };
+            let mut all = vec![Dynamic::from(service.clone())];
+            all.extend(args);
+            let mut scope = Scope::new();
+            let _registered = engine
+                .call_fn_with_options::<Dynamic>(
+                    rhai::CallFnOptions::new(),
+                    &mut scope,
+                    &ast,
+                    hook,
+                    all,
+                )
+                .map_err(|e| RhaiError::Hook {
+                    hook: hook.to_owned(),
+                    message: e.to_string(),
+                })?;
+            Ok::<_, RhaiError>(collected(&service))
+        };
+        if has("router_service", 1) {
+            hooks.router = call(&engine, "router_service", "router", Vec::new())?;
+        }
+        if has("supergraph_service", 1) {
+            hooks.supergraph = call(&engine, "supergraph_service", "supergraph", Vec::new())?;
+        }
+        if has("subgraph_service", 2) {
+            for name in subgraphs {
+                let callbacks = call(
+                    &engine,
+                    "subgraph_service",
+                    "subgraph",
+                    vec![Dynamic::from(name.clone())],
+                )?;
+                if !callbacks.is_empty() {
+                    hooks.subgraph.insert(name.clone(), callbacks);
+                }
+            }
+        }
+        Ok(Self { engine, ast, hooks })
+    }
+
+    /// Runs callbacks on one shared state; maps script failures to client errors.
+    fn run(&self, callbacks: &[FnPtr], state: &SharedState, request_id: u64) -> Flow {
+        REQUEST_ID.with(|id| id.set(request_id));
+        for callback in callbacks {
+            let request = Request(state.clone());
+            if let Err(error) = callback.call::<Dynamic>(&self.engine, &self.ast, (request,)) {
+                let stage = state.lock().map(|s| s.stage).unwrap_or("unknown");
+                return ControlFlow::Break(client_error(*error, stage, request_id));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// `(path, alias)` of each `import "path" as alias;` at the start of a line.
+fn top_level_imports(source: &str) -> Vec<(String, String)> {
+    source
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("import")?.trim_start();
+            let rest = rest.strip_prefix('"')?;
+            let (path, rest) = rest.split_once('"')?;
+            let alias = rest.trim().strip_prefix("as")?.trim();
+            let alias = alias.trim_end_matches(';').trim();
+            (!alias.is_empty() && alias.chars().all(|c| c.is_alphanumeric() || c == '_'))
+                .then(|| (path.to_owned(), alias.to_owned()))
+        })
+        .collect()
+}
+
+/// The context as a script sees it (the Apollo claims key included).
+fn script_context(context: &RequestContext) -> rhai::Map {
+    let mut map = rhai::Map::new();
+    for (key, value) in context.entries() {
+        map.insert(key.as_str().into(), objects::context_value(value));
+    }
+    if !map.contains_key(APOLLO_JWT_CLAIMS_KEY) {
+        if let Some(claims) = context.get(APOLLO_JWT_CLAIMS_KEY) {
+            map.insert(APOLLO_JWT_CLAIMS_KEY.into(), objects::context_value(claims));
+        }
+    }
+    map
+}
+
+/// Writes the keys a script changed back into the request context.
+fn write_back(state: &State, context: &mut RequestContext, request_id: u64) -> Flow {
+    for key in &state.dirty {
+        let Some(value) = state.context.get(key.as_str()) else {
+            continue;
+        };
+        let value = match objects::context_json(value) {
+            Ok(value) => value,
+            Err(error) => {
+                tracing::error!(request_id, key = %key, error = %error, "a script stored a context value that is not JSON");
+                return ControlFlow::Break(ClientError::Internal);
+            }
+        };
+        // The Apollo claims key is an alias of Tollgate's.
+        let key = if key == APOLLO_JWT_CLAIMS_KEY {
+            JWT_CLAIMS_KEY
+        } else {
+            key.as_str()
+        };
+        context.insert(key.to_owned(), value);
+    }
+    ControlFlow::Continue(())
+}
+
+fn new_state(
+    stage: &'static str,
+    context: &RequestContext,
+    writable: bool,
+    headers: http::HeaderMap,
+    method: String,
+    uri: http::Uri,
+) -> State {
+    State {
+        stage,
+        context: script_context(context),
+        context_writable: writable,
+        dirty: Vec::new(),
+        headers,
+        method,
+        uri,
+        body: None,
+        subgraph: None,
+    }
+}
+
+fn shared(state: State) -> SharedState {
+    Arc::new(Mutex::new(state))
+}
+
+fn take(state: SharedState) -> Option<State> {
+    Arc::try_unwrap(state)
+        .ok()
+        .and_then(|m| m.into_inner().ok())
+}
+
+impl Plugin for RhaiPlugin {
+    fn name(&self) -> &'static str {
+        "rhai"
+    }
+
+    fn router_request<'a>(&'a self, request: RouterRequest<'a>) -> BoxFuture<'a, Flow> {
+        Box::pin(async move {
+            if !self.hooks.subgraph.is_empty() {
+                // The subgraph stage may read the client's headers.
+                let mut headers = serde_json::Map::new();
+                for (name, value) in request.headers {
+                    if let Ok(value) = value.to_str() {
+                        headers
+                            .entry(name.as_str().to_owned())
+                            .or_insert_with(|| Value::String(value.to_owned()));
+                    }
+                }
+                request
+                    .context
+                    .insert(CLIENT_HEADERS_KEY, Value::Object(headers));
+            }
+            if self.hooks.router.is_empty() {
+                return ControlFlow::Continue(());
+            }
+            let request_id = request.context.request_id();
+            let state = shared(new_state(
+                "router",
+                request.context,
+                true,
+                request.headers.clone(),
+                request.method.to_string(),
+                request.uri.clone(),
+            ));
+            if let ControlFlow::Break(error) = self.run(&self.hooks.router, &state, request_id) {
+                return ControlFlow::Break(error);
+            }
+            match take(state) {
+                Some(state) => write_back(&state, request.context, request_id),
+                None => ControlFlow::Break(ClientError::Internal),
+            }
+        })
+    }
+
+    fn supergraph_request(&self, request: SupergraphRequest<'_>) -> Flow {
+        if self.hooks.supergraph.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let request_id = request.context.request_id();
+        let mut state = new_state(
+            "supergraph",
+            request.context,
+            true,
+            request.headers.clone(),
+            request.method.to_string(),
+            request.uri.clone(),
+        );
+        state.body = Some(BodyState {
+            query: request.body.query.clone(),
+            operation_name: request.body.operation_name.clone(),
+            variables: request.body.variables.clone(),
+            extensions: request.body.extensions.clone(),
+            changed: false,
+        });
+        let state = shared(state);
+        if let ControlFlow::Break(error) = self.run(&self.hooks.supergraph, &state, request_id) {
+            return ControlFlow::Break(error);
+        }
+        let Some(state) = take(state) else {
+            return ControlFlow::Break(ClientError::Internal);
+        };
+        if let Some(body) = state.body.as_ref().filter(|b| b.changed) {
+            request.body.query = body.query.clone();
+            request.body.operation_name = body.operation_name.clone();
+            request.body.variables = body.variables.clone();
+            request.body.extensions = body.extensions.clone();
+        }
+        write_back(&state, request.context, request_id)
+    }
+
+    fn subgraph_request(&self, context: &RequestContext, request: &mut SubgraphRequest) -> Flow {
+        let Some(callbacks) = self.hooks.subgraph.get(&*request.subgraph) else {
+            return ControlFlow::Continue(());
+        };
+        let request_id = context.request_id();
+        let mut client_headers = http::HeaderMap::new();
+        if let Some(Value::Object(headers)) = context.get(CLIENT_HEADERS_KEY) {
+            for (name, value) in headers {
+                if let (Ok(name), Some(Ok(value))) = (
+                    http::HeaderName::from_bytes(name.as_bytes()),
+                    value.as_str().map(http::HeaderValue::from_str),
+                ) {
+                    client_headers.insert(name, value);
+                }
+            }
+        }
+        let mut state = new_state(
+            "subgraph",
+            context,
+            false,
+            client_headers,
+            "POST".to_owned(),
+            http::Uri::default(),
+        );
+        state.subgraph = Some(SubgraphState {
+            name: request.subgraph.to_string(),
+            uri: request.url.to_string(),
+            headers: request.headers.clone(),
+            headers_changed: false,
+            body: BodyState {
+                query: request.body.query.to_string(),
+                operation_name: request.body.operation_name.as_deref().map(str::to_owned),
+                variables: request.body.variables.clone(),
+                extensions: request.body.extensions.clone(),
+                changed: false,
+            },
+        });
+        let state = shared(state);
+        if let ControlFlow::Break(error) = self.run(callbacks, &state, request_id) {
+            return ControlFlow::Break(error);
+        }
+        let Some(subgraph) = take(state).and_then(|s| s.subgraph) else {
+            return ControlFlow::Break(ClientError::Internal);
+        };
+        if subgraph.headers_changed {
+            request.headers = subgraph.headers;
+        }
+        if subgraph.body.changed {
+            request.body.query = Arc::from(subgraph.body.query);
+            request.body.operation_name = subgraph.body.operation_name.map(Arc::from);
+            request.body.variables = subgraph.body.variables;
+            request.body.extensions = subgraph.body.extensions;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The client-facing error for a script failure.
+fn client_error(error: EvalAltResult, stage: &str, request_id: u64) -> ClientError {
+    match error {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+        | EvalAltResult::ErrorInModule(_, inner, _) => client_error(*inner, stage, request_id),
+        EvalAltResult::ErrorRuntime(value, position) => {
+            if let Some(map) = value.read_lock::<rhai::Map>() {
+                let status = map
+                    .get("status")
+                    .and_then(|s| s.as_int().ok())
+                    .and_then(|s| u16::try_from(s).ok())
+                    .and_then(|s| StatusCode::from_u16(s).ok());
+                let message = map
+                    .get("message")
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "The request was rejected".to_owned());
+                if let Some(status) = status {
+                    let code = map
+                        .get("code")
+                        .and_then(|c| c.clone().into_string().ok())
+                        .unwrap_or_else(|| default_code(status).to_owned());
+                    return ClientError::Rejected {
+                        status,
+                        code,
+                        message,
+                    };
+                }
+            }
+            tracing::error!(request_id, stage, %position, thrown = %value, "a Rhai script failed");
+            ClientError::Internal
+        }
+        other => {
+            tracing::error!(request_id, stage, error = %other, "a Rhai script failed");
+            ClientError::Internal
+        }
+    }
+}
+
+/// `extensions.code` for a `throw #{status}` without a `code`.
+fn default_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "BAD_REQUEST",
+        401 => "UNAUTHENTICATED",
+        403 => "FORBIDDEN",
+        404 => "NOT_FOUND",
+        429 => "TOO_MANY_REQUESTS",
+        500..=599 => "INTERNAL_SERVER_ERROR",
+        _ => "REQUEST_REJECTED",
+    }
+}

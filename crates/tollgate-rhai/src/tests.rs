@@ -1,0 +1,371 @@
+//! The plugin driven directly through its stages, with scripts written to a
+//! temporary folder.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, Method, StatusCode, Uri};
+use serde_json::{json, Map, Value};
+use tollgate_core::context::RequestContext;
+use tollgate_core::error::ClientError;
+use tollgate_core::plugin::{Plugin, RouterRequest, SupergraphRequest};
+use tollgate_core::request::GraphqlRequest;
+use tollgate_core::subgraph::{SubgraphRequest, SubgraphRequestBody};
+
+use super::*;
+
+fn scripts(files: &[(&str, &str)]) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tollgate-rhai-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(dir.join("rhai")).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join("rhai").join(name), text).unwrap();
+    }
+    dir
+}
+
+fn config(yaml: &str) -> RhaiConfig {
+    serde_yaml::from_str(yaml).unwrap()
+}
+
+fn load(main: &str) -> Result<RhaiPlugin, RhaiError> {
+    let dir = scripts(&[("main.rhai", main)]);
+    RhaiPlugin::load(&config("{}"), &dir, &["products".to_owned()])
+}
+
+fn claims_context(claims: Value) -> RequestContext {
+    let mut context = RequestContext::new();
+    context.insert(JWT_CLAIMS_KEY, claims);
+    context.alias(APOLLO_JWT_CLAIMS_KEY, JWT_CLAIMS_KEY);
+    context
+}
+
+fn body() -> GraphqlRequest {
+    GraphqlRequest {
+        query: "{ topProducts { upc } }".to_owned(),
+        operation_name: None,
+        variables: Map::new(),
+        extensions: Map::new(),
+    }
+}
+
+fn supergraph(
+    plugin: &RhaiPlugin,
+    context: &mut RequestContext,
+    body: &mut GraphqlRequest,
+) -> ControlFlow<ClientError> {
+    let headers = HeaderMap::new();
+    plugin.supergraph_request(SupergraphRequest {
+        method: &Method::POST,
+        uri: &Uri::from_static("http://router/graphql"),
+        headers: &headers,
+        body,
+        context,
+    })
+}
+
+fn subgraph_request() -> SubgraphRequest {
+    SubgraphRequest {
+        subgraph: Arc::from("products"),
+        url: Arc::from("http://127.0.0.1:4100/products"),
+        timeout: Duration::from_secs(1),
+        headers: HeaderMap::new(),
+        deduplicate: false,
+        body: SubgraphRequestBody {
+            query: Arc::from("{ topProducts { upc } }"),
+            operation_name: None,
+            variables: Map::new(),
+            extensions: Map::new(),
+        },
+    }
+}
+
+const APOLLO_EXAMPLE: &str = r#"
+fn supergraph_service(service) {
+    service.map_request(|request| {
+        let claims = request.context[APOLLO_AUTHENTICATION_JWT_CLAIMS];
+        if claims == () { throw #{ status: 401, message: "No claims presented in this request" }; }
+        if !claims.contains("iss") { throw #{ status: 401, message: "No issuer presented in this request" }; }
+        if claims["iss"] != "https://idp.local" { throw #{ status: 401, message: `Issuer ${claims.iss} is not accepted here` }; }
+        print(`claims: ${claims}`);
+    });
+}
+"#;
+
+fn rejected(flow: ControlFlow<ClientError>) -> (StatusCode, String, String) {
+    match flow {
+        ControlFlow::Break(ClientError::Rejected {
+            status,
+            code,
+            message,
+        }) => (status, code, message),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+#[test]
+fn apollo_claim_script_runs_unmodified() {
+    let plugin = load(APOLLO_EXAMPLE).unwrap();
+    let mut ok = claims_context(json!({"iss": "https://idp.local", "sub": "1"}));
+    assert!(supergraph(&plugin, &mut ok, &mut body()).is_continue());
+
+    let mut anonymous = RequestContext::new();
+    let (status, code, message) = rejected(supergraph(&plugin, &mut anonymous, &mut body()));
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(code, "UNAUTHENTICATED");
+    assert_eq!(message, "No claims presented in this request");
+
+    let mut no_iss = claims_context(json!({"sub": "1"}));
+    let (_, _, message) = rejected(supergraph(&plugin, &mut no_iss, &mut body()));
+    assert_eq!(message, "No issuer presented in this request");
+
+    let mut wrong = claims_context(json!({"iss": "https://evil", "sub": "1"}));
+    let (_, _, message) = rejected(supergraph(&plugin, &mut wrong, &mut body()));
+    assert_eq!(message, "Issuer https://evil is not accepted here");
+}
+
+#[test]
+fn throws_map_to_statuses_and_never_leak_internals() {
+    let plugin = load(
+        r#"fn supergraph_service(service) {
+            service.map_request(|request| {
+                let mode = request.body.operation_name;
+                if mode == "coded" { throw #{ status: 403, message: "no", code: "NOT_YOURS" }; }
+                if mode == "text" { throw "secret internal detail"; }
+                if mode == "bad_status" { throw #{ status: 42, message: "odd" }; }
+                if mode == "error" { let x = 1 / 0; }
+            });
+        }"#,
+    )
+    .unwrap();
+    let run = |mode: &str| {
+        let mut request = body();
+        request.operation_name = Some(mode.to_owned());
+        supergraph(&plugin, &mut RequestContext::new(), &mut request)
+    };
+    assert_eq!(
+        rejected(run("coded")),
+        (
+            StatusCode::FORBIDDEN,
+            "NOT_YOURS".to_owned(),
+            "no".to_owned()
+        )
+    );
+    for mode in ["text", "bad_status", "error"] {
+        match run(mode) {
+            ControlFlow::Break(ClientError::Internal) => {}
+            other => panic!("{mode}: expected an internal error, got {other:?}"),
+        }
+    }
+    assert!(run("fine").is_continue());
+}
+
+#[test]
+fn runaway_scripts_are_stopped_by_the_operation_limit() {
+    let dir = scripts(&[(
+        "main.rhai",
+        "fn supergraph_service(service) { service.map_request(|request| { loop { } }); }",
+    )]);
+    let plugin = RhaiPlugin::load(&config("limits: { max_operations: 10000 }"), &dir, &[]).unwrap();
+    let started = std::time::Instant::now();
+    let flow = supergraph(&plugin, &mut RequestContext::new(), &mut body());
+    assert!(matches!(flow, ControlFlow::Break(ClientError::Internal)));
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn context_and_body_changes_are_kept() {
+    let plugin = load(
+        r#"fn router_service(service) {
+            service.map_request(|request| {
+                request.context["seen_at"] = "router";
+                request.context.upsert("count", |v| if v == () { 1 } else { v + 1 });
+            });
+        }
+        fn supergraph_service(service) {
+            service.map_request(|request| {
+                request.context.upsert("count", |v| v + 1);
+                request.context["path"] = request.uri.path;
+                request.context["agent"] = request.headers["User-Agent"];
+                let ext = request.body.extensions;
+                ext["from_script"] = true;
+                request.body.extensions = ext;
+            });
+        }"#,
+    )
+    .unwrap();
+    let mut context = RequestContext::new();
+    let mut headers = HeaderMap::new();
+    headers.insert("user-agent", "tests".parse().unwrap());
+    let uri = Uri::from_static("http://router/graphql");
+    let flow = futures::executor::block_on(plugin.router_request(RouterRequest {
+        method: &Method::POST,
+        uri: &uri,
+        headers: &headers,
+        context: &mut context,
+    }));
+    assert!(flow.is_continue());
+    let mut request = body();
+    let flow = plugin.supergraph_request(SupergraphRequest {
+        method: &Method::POST,
+        uri: &uri,
+        headers: &headers,
+        body: &mut request,
+        context: &mut context,
+    });
+    assert!(flow.is_continue(), "{flow:?}");
+    assert_eq!(context.get("seen_at"), Some(&json!("router")));
+    assert_eq!(context.get("count"), Some(&json!(2)));
+    assert_eq!(context.get("path"), Some(&json!("/graphql")));
+    assert_eq!(context.get("agent"), Some(&json!("tests")));
+    assert_eq!(request.extensions.get("from_script"), Some(&json!(true)));
+}
+
+#[test]
+fn client_headers_are_read_only() {
+    let plugin = load(
+        r#"fn supergraph_service(service) {
+            service.map_request(|request| { request.headers["x"] = "y"; });
+        }"#,
+    )
+    .unwrap();
+    let flow = supergraph(&plugin, &mut RequestContext::new(), &mut body());
+    assert!(matches!(flow, ControlFlow::Break(ClientError::Internal)));
+}
+
+#[test]
+fn subgraph_hooks_set_headers_and_extensions_per_subgraph() {
+    let plugin = load(
+        r#"fn subgraph_service(service, subgraph) {
+            service.map_request(|request| {
+                let claims = request.context[JWT_CLAIMS];
+                request.subgraph.headers["x-user-id"] = claims.sub;
+                request.subgraph.headers["x-subgraph"] = request.subgraph.name;
+                let ext = request.subgraph.body.extensions;
+                ext["sha"] = sha256::digest("abc");
+                request.subgraph.body.extensions = ext;
+            });
+        }"#,
+    )
+    .unwrap();
+    let context = claims_context(json!({"sub": "42"}));
+    let mut request = subgraph_request();
+    assert!(plugin
+        .subgraph_request(&context, &mut request)
+        .is_continue());
+    assert_eq!(request.headers["x-user-id"], "42");
+    assert_eq!(request.headers["x-subgraph"], "products");
+    assert_eq!(
+        request.body.extensions["sha"],
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    // Another subgraph has no hook registered.
+    let mut other = subgraph_request();
+    other.subgraph = Arc::from("reviews");
+    assert!(plugin.subgraph_request(&context, &mut other).is_continue());
+    assert!(other.headers.is_empty());
+}
+
+#[test]
+fn helpers_work() {
+    let plugin = load(
+        r#"fn supergraph_service(service) {
+            service.map_request(|request| {
+                let checks = [
+                    json::decode(json::encode(#{a: 1}))["a"] == 1,
+                    base64::decode(base64::encode("hi")) == "hi",
+                    urldecode(urlencode("a b")) == "a b",
+                    uuid_v4().len() == 36,
+                    unix_now() > 1700000000,
+                    unix_ms_now() > 1700000000000,
+                    env::get("TOLLGATE_SURELY_UNSET_VARIABLE") == (),
+                    Router.APOLLO_AUTHENTICATION_JWT_CLAIMS == APOLLO_AUTHENTICATION_JWT_CLAIMS,
+                ];
+                log_info("helpers checked");
+                if !checks.all(|c| c) { throw #{ status: 400, message: `${checks}` }; }
+            });
+        }"#,
+    )
+    .unwrap();
+    let flow = supergraph(&plugin, &mut RequestContext::new(), &mut body());
+    assert!(flow.is_continue(), "{flow:?}");
+}
+
+#[test]
+fn load_errors_name_the_file_and_line() {
+    let Err(RhaiError::Compile { path, message }) =
+        load("fn supergraph_service(service) {\n  let x = ;\n}")
+    else {
+        panic!("expected a compile error");
+    };
+    assert!(path.ends_with("main.rhai"), "{path}");
+    assert!(message.contains("line 2"), "{message}");
+
+    let dir = std::env::temp_dir().join("tollgate-rhai-missing");
+    assert!(matches!(
+        RhaiPlugin::load(&config("{}"), &dir, &[]),
+        Err(RhaiError::Read { .. })
+    ));
+    let Err(RhaiError::Hook { message, .. }) =
+        load("fn supergraph_service(service) { service.map_response(|r| r); }")
+    else {
+        panic!("map_response is refused at start");
+    };
+    assert!(
+        message.contains("map_response is not supported"),
+        "{message}"
+    );
+    assert!(matches!(
+        load("fn execution_service(service) {}"),
+        Err(RhaiError::Hook { .. })
+    ));
+}
+
+#[test]
+fn imports_stay_in_the_scripts_folder() {
+    let dir = scripts(&[
+        ("main.rhai", "import \"util\" as util;\nfn supergraph_service(service) { service.map_request(|request| { request.context[\"v\"] = util::value(); }); }"),
+        ("util.rhai", "fn value() { 7 }"),
+    ]);
+    let plugin = RhaiPlugin::load(&config("{}"), &dir, &[]).unwrap();
+    let mut context = RequestContext::new();
+    assert!(supergraph(&plugin, &mut context, &mut body()).is_continue());
+    assert_eq!(context.get("v"), Some(&json!(7)));
+
+    let escape = scripts(&[(
+        "main.rhai",
+        "import \"../outside\" as o;\nfn supergraph_service(service) {}",
+    )]);
+    std::fs::write(escape.join("outside.rhai"), "fn value() { 1 }").unwrap();
+    assert!(RhaiPlugin::load(&config("{}"), &escape, &[]).is_err());
+}
+
+#[test]
+fn shipped_examples_load_and_run() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let plugin = RhaiPlugin::load(
+        &config("scripts: examples/rhai"),
+        &root,
+        &["products".to_owned()],
+    )
+    .unwrap();
+    let mut context =
+        claims_context(json!({"iss": "https://idp.local", "sub": "5", "scope": "read"}));
+    assert!(supergraph(&plugin, &mut context, &mut body()).is_continue());
+    assert_eq!(context.get("caller"), Some(&json!("5")));
+    let mut request = subgraph_request();
+    assert!(plugin
+        .subgraph_request(&context, &mut request)
+        .is_continue());
+    assert_eq!(request.headers["x-user-id"], "5");
+    assert_eq!(request.headers["x-user-scopes"], "read");
+    assert_eq!(request.body.extensions["issuer"], "https://idp.local");
+
+    let mut wrong = claims_context(json!({"iss": "https://other", "sub": "5"}));
+    let (status, _, message) = rejected(supergraph(&plugin, &mut wrong, &mut body()));
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(message, "Issuer https://other is not accepted here");
+}
