@@ -239,3 +239,33 @@ async fn a_script_that_does_not_compile_stops_the_router_at_start() {
     assert!(error.contains("main.rhai"), "{error}");
     assert!(error.contains("line 2"), "{error}");
 }
+
+#[tokio::test]
+async fn response_hooks_reach_the_client() {
+    let script = r#"
+        fn supergraph_service(service) {
+            service.map_request(|request| { request.context["trace"] = "t-1"; });
+            service.map_response(|response| {
+                response.headers["x-trace"] = response.context["trace"];
+            });
+        }
+        fn subgraph_service(service, subgraph) {
+            if subgraph == "products" {
+                service.map_response(|response| {
+                    let data = response.body.data;
+                    data.topProducts[0].name = "Patched";
+                    response.body.data = data;
+                });
+            }
+        }
+    "#;
+    let env = TestEnv::start(&config(script, false)).await;
+    let response = env
+        .post(json!({"query": "{ topProducts(first: 2) { name } }"}))
+        .await;
+    assert_eq!(response.headers["x-trace"], "t-1");
+    assert_eq!(
+        response.body,
+        json!({"data": {"topProducts": [{"name": "Patched"}, {"name": "Couch"}]}})
+    );
+}

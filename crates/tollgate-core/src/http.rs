@@ -89,7 +89,14 @@ async fn graphql(
         headers: &headers,
     };
     match pipeline::run(&runtime, parts, request).await {
-        Ok(response) => graphql_response(StatusCode::OK, media, &response, Vec::new()),
+        Ok(response) => {
+            let mut http_response =
+                graphql_response(response.status, media, &response.body, Vec::new());
+            for (name, value) in &response.headers {
+                http_response.headers_mut().append(name, value.clone());
+            }
+            http_response
+        }
         Err(error) => error_response(&error, media),
     }
 }

@@ -10,14 +10,14 @@ use apollo_compiler::parser::Parser;
 use apollo_compiler::response::JsonMap;
 use apollo_compiler::validation::{DiagnosticList, Valid};
 use apollo_compiler::{ast, Node};
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, Method, StatusCode, Uri};
 use sha2::{Digest, Sha256};
 
 use crate::context::RequestContext;
 use crate::error::{ClientError, InternalError};
 use crate::executor;
 use crate::planner::{self, PlanError, QueryPlan};
-use crate::plugin::{RouterRequest, SupergraphRequest};
+use crate::plugin::{RouterRequest, SupergraphRequest, SupergraphResponse};
 use crate::request::GraphqlRequest;
 use crate::response::{GraphqlError, GraphqlResponse, Location};
 use crate::runtime::Runtime;
@@ -83,7 +83,7 @@ pub async fn run(
     runtime: &Runtime,
     parts: RequestParts<'_>,
     mut request: GraphqlRequest,
-) -> Result<GraphqlResponse, ClientError> {
+) -> Result<PipelineResponse, ClientError> {
     let mut context = RequestContext::new();
     for plugin in &runtime.plugins {
         let stage = RouterRequest {
@@ -135,7 +135,36 @@ pub async fn run(
                 serde_json::Value::String(prepared.plan.to_string()),
             );
     }
-    Ok(response)
+    let mut status = StatusCode::OK;
+    let mut headers = HeaderMap::new();
+    for plugin in &runtime.plugins {
+        let stage = SupergraphResponse {
+            status: &mut status,
+            headers: &mut headers,
+            body: &mut response,
+            context: &mut context,
+        };
+        if let ControlFlow::Break(error) = plugin.supergraph_response(stage) {
+            return Err(error);
+        }
+    }
+    Ok(PipelineResponse {
+        status,
+        headers,
+        body: response,
+    })
+}
+
+/// What a request produced: the GraphQL response with the status and extra
+/// headers plugins chose.
+#[derive(Debug)]
+pub struct PipelineResponse {
+    /// HTTP status (200 unless a plugin changed it).
+    pub status: StatusCode,
+    /// Extra response headers set by plugins.
+    pub headers: HeaderMap,
+    /// The GraphQL response.
+    pub body: GraphqlResponse,
 }
 
 /// Request header asking for the query plan in `extensions.queryPlan`

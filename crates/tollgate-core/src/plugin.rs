@@ -13,7 +13,8 @@ use http::{HeaderMap, Method, Uri};
 use crate::context::RequestContext;
 use crate::error::ClientError;
 use crate::request::GraphqlRequest;
-use crate::subgraph::SubgraphRequest;
+use crate::response::GraphqlResponse;
+use crate::subgraph::{SubgraphRequest, SubgraphResponse};
 
 /// What a stage decides.
 pub type Flow = ControlFlow<ClientError>;
@@ -45,6 +46,19 @@ pub struct SupergraphRequest<'a> {
     pub context: &'a mut RequestContext,
 }
 
+/// The response as the supergraph response stage sees it, before it is
+/// serialized for the client.
+pub struct SupergraphResponse<'a> {
+    /// HTTP status to answer with (200 unless a plugin changes it).
+    pub status: &'a mut http::StatusCode,
+    /// Extra response headers.
+    pub headers: &'a mut HeaderMap,
+    /// The GraphQL response.
+    pub body: &'a mut GraphqlResponse,
+    /// The request context, writable.
+    pub context: &'a mut RequestContext,
+}
+
 /// A router plugin. Built once from its config and shared by all requests.
 pub trait Plugin: Send + Sync + 'static {
     /// Short name for logs.
@@ -60,6 +74,24 @@ pub trait Plugin: Send + Sync + 'static {
     /// before parsing; may change the GraphQL request.
     fn supergraph_request(&self, request: SupergraphRequest<'_>) -> Flow {
         let _ = request;
+        ControlFlow::Continue(())
+    }
+
+    /// Runs once per client request after execution, before the response is
+    /// serialized; may change status, headers and body.
+    fn supergraph_response(&self, response: SupergraphResponse<'_>) -> Flow {
+        let _ = response;
+        ControlFlow::Continue(())
+    }
+
+    /// Runs on each subgraph's raw answer before the router reads it.
+    fn subgraph_response(
+        &self,
+        context: &RequestContext,
+        subgraph: &str,
+        response: &mut SubgraphResponse,
+    ) -> Flow {
+        let _ = (context, subgraph, response);
         ControlFlow::Continue(())
     }
 

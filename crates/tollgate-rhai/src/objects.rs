@@ -29,6 +29,17 @@ pub(crate) struct SubgraphState {
     pub body: BodyState,
 }
 
+/// A response at the supergraph (router) or subgraph stage.
+#[derive(Debug, Clone)]
+pub(crate) struct ResponseState {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub headers_changed: bool,
+    /// The GraphQL response as JSON (`data`, `errors`, `extensions`).
+    pub body: Map<String, Value>,
+    pub changed: bool,
+}
+
 /// Everything one hook call may read or change.
 #[derive(Debug)]
 pub(crate) struct State {
@@ -43,6 +54,7 @@ pub(crate) struct State {
     pub uri: Uri,
     pub body: Option<BodyState>,
     pub subgraph: Option<SubgraphState>,
+    pub response: Option<ResponseState>,
 }
 
 pub(crate) type SharedState = Arc<Mutex<State>>;
@@ -89,7 +101,16 @@ pub(crate) struct Context(SharedState);
 enum Side {
     Client,
     Subgraph,
+    Response,
 }
+
+/// `response` (the argument of `map_response` callbacks).
+#[derive(Clone)]
+pub(crate) struct Response(pub SharedState);
+
+/// `response.body`.
+#[derive(Clone)]
+pub(crate) struct ResponseBody(SharedState);
 
 /// `request.headers` (the client's, read-only) or `request.subgraph.headers`.
 #[derive(Clone)]
@@ -166,6 +187,7 @@ impl Headers {
         let headers = match self.1 {
             Side::Client => Some(&state.headers),
             Side::Subgraph => state.subgraph.as_ref().map(|s| &s.headers),
+            Side::Response => state.response.as_ref().map(|r| &r.headers),
         };
         headers
             .and_then(|h| h.get(name))
@@ -175,25 +197,45 @@ impl Headers {
     }
 
     fn set(&mut self, name: &str, value: &str) -> Result<(), Box<EvalAltResult>> {
-        let (name, value) = (name, value);
-        let mut state = lock(&self.0);
-        let stage = state.stage;
-        let Side::Subgraph = self.1 else {
-            return Err(error(format!(
-                "the client's headers are read-only at the {stage} stage"
-            )));
-        };
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| error(format!("`{name}` is not a valid header name")))?;
         let value = HeaderValue::from_str(value)
             .map_err(|_| error(format!("the value for header `{name}` is not valid")))?;
-        let subgraph = state
-            .subgraph
-            .as_mut()
-            .ok_or_else(|| error("no subgraph request at this stage"))?;
-        subgraph.headers.insert(name, value);
-        subgraph.headers_changed = true;
-        Ok(())
+        self.writable(|headers| {
+            headers.insert(name, value);
+            Dynamic::UNIT
+        })
+        .map(|_| ())
+    }
+
+    /// Runs `f` on the writable header map of this handle.
+    fn writable(
+        &mut self,
+        f: impl FnOnce(&mut HeaderMap) -> Dynamic,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        let mut state = lock(&self.0);
+        let stage = state.stage;
+        match self.1 {
+            Side::Client => Err(error(format!(
+                "the client's headers are read-only at the {stage} stage"
+            ))),
+            Side::Subgraph => {
+                let subgraph = state
+                    .subgraph
+                    .as_mut()
+                    .ok_or_else(|| error("no subgraph request at this stage"))?;
+                subgraph.headers_changed = true;
+                Ok(f(&mut subgraph.headers))
+            }
+            Side::Response => {
+                let response = state
+                    .response
+                    .as_mut()
+                    .ok_or_else(|| error("no response at this stage"))?;
+                response.headers_changed = true;
+                Ok(f(&mut response.headers))
+            }
+        }
     }
 
     fn contains(&mut self, name: ImmutableString) -> bool {
@@ -201,23 +243,12 @@ impl Headers {
     }
 
     fn remove(&mut self, name: &str) -> Result<Dynamic, Box<EvalAltResult>> {
-        let mut state = lock(&self.0);
-        let stage = state.stage;
-        let Side::Subgraph = self.1 else {
-            return Err(error(format!(
-                "the client's headers are read-only at the {stage} stage"
-            )));
-        };
-        let subgraph = state
-            .subgraph
-            .as_mut()
-            .ok_or_else(|| error("no subgraph request at this stage"))?;
-        subgraph.headers_changed = true;
-        Ok(subgraph
-            .headers
-            .remove(name)
-            .and_then(|v| v.to_str().ok().map(|v| Dynamic::from(v.to_owned())))
-            .unwrap_or(Dynamic::UNIT))
+        self.writable(|headers| {
+            headers
+                .remove(name)
+                .and_then(|v| v.to_str().ok().map(|v| Dynamic::from(v.to_owned())))
+                .unwrap_or(Dynamic::UNIT)
+        })
     }
 }
 
@@ -231,6 +262,7 @@ impl Body {
         let body = match self.1 {
             Side::Client => state.body.as_mut(),
             Side::Subgraph => state.subgraph.as_mut().map(|s| &mut s.body),
+            Side::Response => None,
         };
         let body = body.ok_or_else(|| error(format!("there is no body at the {stage} stage")))?;
         f(body)
@@ -297,6 +329,69 @@ pub(crate) fn register(engine: &mut Engine) {
             .unwrap_or_default();
         uri_map(&uri.parse().unwrap_or_default())
     });
+
+    engine.register_type_with_name::<Response>("Response");
+    engine.register_type_with_name::<ResponseBody>("ResponseBody");
+    engine.register_get_set(
+        "context",
+        |r: &mut Response| Context(r.0.clone()),
+        |_: &mut Response, _: Context| {},
+    );
+    engine.register_get_set(
+        "headers",
+        |r: &mut Response| Headers(r.0.clone(), Side::Response),
+        |_: &mut Response, _: Headers| {},
+    );
+    engine.register_get_set(
+        "body",
+        |r: &mut Response| ResponseBody(r.0.clone()),
+        |_: &mut Response, _: ResponseBody| {},
+    );
+    engine.register_get_set(
+        "status_code",
+        |r: &mut Response| {
+            lock(&r.0)
+                .response
+                .as_ref()
+                .map_or(200, |r| i64::from(r.status))
+        },
+        |r: &mut Response, status: i64| -> Result<(), Box<EvalAltResult>> {
+            let status = u16::try_from(status)
+                .ok()
+                .filter(|s| (100..=599).contains(s))
+                .ok_or_else(|| error(format!("{status} is not an HTTP status")))?;
+            if let Some(response) = lock(&r.0).response.as_mut() {
+                response.status = status;
+                response.changed = true;
+            }
+            Ok(())
+        },
+    );
+    for field in ["data", "errors", "extensions"] {
+        engine.register_get_set(
+            field,
+            move |b: &mut ResponseBody| {
+                lock(&b.0)
+                    .response
+                    .as_ref()
+                    .and_then(|r| r.body.get(field))
+                    .map(to_dynamic)
+                    .unwrap_or(Dynamic::UNIT)
+            },
+            move |b: &mut ResponseBody, value: Dynamic| -> Result<(), Box<EvalAltResult>> {
+                let value = to_json(&value)?;
+                if let Some(response) = lock(&b.0).response.as_mut() {
+                    if value.is_null() && field != "data" {
+                        response.body.remove(field);
+                    } else {
+                        response.body.insert(field.to_owned(), value);
+                    }
+                    response.changed = true;
+                }
+                Ok(())
+            },
+        );
+    }
 
     engine.register_indexer_get(Context::get);
     engine.register_indexer_set(Context::set);

@@ -15,12 +15,14 @@ use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Scope, AST};
 use serde_json::Value;
 use tollgate_core::context::RequestContext;
 use tollgate_core::error::ClientError;
-use tollgate_core::plugin::{Flow, Plugin, RouterRequest, SupergraphRequest};
+use tollgate_core::plugin::{Flow, Plugin, RouterRequest, SupergraphRequest, SupergraphResponse};
 use tollgate_core::subgraph::SubgraphRequest;
 
 use crate::config::RhaiConfig;
 use crate::engine::{self, APOLLO_JWT_CLAIMS_KEY, JWT_CLAIMS_KEY, REQUEST_ID};
-use crate::objects::{self, BodyState, Request, SharedState, State, SubgraphState};
+use crate::objects::{
+    self, BodyState, Request, Response, ResponseState, SharedState, State, SubgraphState,
+};
 
 /// Context key where the plugin keeps the client's headers for the
 /// subgraph stage (only when a `subgraph_service` hook exists).
@@ -58,8 +60,8 @@ pub enum RhaiError {
 /// A registration object passed to each hook function at start.
 #[derive(Clone)]
 struct Service {
-    stage: &'static str,
     requests: Arc<Mutex<Vec<FnPtr>>>,
+    responses: Arc<Mutex<Vec<FnPtr>>>,
 }
 
 /// The callbacks the scripts registered.
@@ -68,6 +70,9 @@ struct Hooks {
     router: Vec<FnPtr>,
     supergraph: Vec<FnPtr>,
     subgraph: HashMap<String, Vec<FnPtr>>,
+    router_responses: Vec<FnPtr>,
+    supergraph_responses: Vec<FnPtr>,
+    subgraph_responses: HashMap<String, Vec<FnPtr>>,
 }
 
 /// The scripting plugin. Built once; the engine and AST are shared
@@ -78,12 +83,8 @@ pub struct RhaiPlugin {
     hooks: Hooks,
 }
 
-fn collected(service: &Service) -> Vec<FnPtr> {
-    service
-        .requests
-        .lock()
-        .map(|r| r.clone())
-        .unwrap_or_default()
+fn collected(list: &Arc<Mutex<Vec<FnPtr>>>) -> Vec<FnPtr> {
+    list.lock().map(|r| r.clone()).unwrap_or_default()
 }
 
 impl RhaiPlugin {
@@ -107,15 +108,11 @@ impl RhaiPlugin {
                 requests.push(f);
             }
         });
-        engine.register_fn(
-            "map_response",
-            |service: &mut Service, _: FnPtr| -> Result<(), Box<EvalAltResult>> {
-                Err(objects::error(format!(
-                    "map_response is not supported by this version of Tollgate ({} stage); only map_request is",
-                    service.stage
-                )))
-            },
-        );
+        engine.register_fn("map_response", |service: &mut Service, f: FnPtr| {
+            if let Ok(mut responses) = service.responses.lock() {
+                responses.push(f);
+            }
+        });
         // Top-level `import "x" as y;` statements run only at start; bind
         // those modules engine-wide so callbacks can use `y::f()` per request.
         for (path, alias) in top_level_imports(&source) {
@@ -150,10 +147,10 @@ impl RhaiPlugin {
         }
 
         let mut hooks = Hooks::default();
-        let call = |engine: &Engine, hook: &str, stage: &'static str, args: Vec<Dynamic>| {
+        let call = |engine: &Engine, hook: &str, args: Vec<Dynamic>| {
             let service = Service {
-                stage,
                 requests: Arc::new(Mutex::new(Vec::new())),
+                responses: Arc::new(Mutex::new(Vec::new())),
             };
             let mut all = vec![Dynamic::from(service.clone())];
             all.extend(args);
@@ -170,42 +167,60 @@ impl RhaiPlugin {
                     hook: hook.to_owned(),
                     message: e.to_string(),
                 })?;
-            Ok::<_, RhaiError>(collected(&service))
+            Ok::<_, RhaiError>((collected(&service.requests), collected(&service.responses)))
         };
         if has("router_service", 1) {
-            hooks.router = call(&engine, "router_service", "router", Vec::new())?;
+            (hooks.router, hooks.router_responses) = call(&engine, "router_service", Vec::new())?;
         }
         if has("supergraph_service", 1) {
-            hooks.supergraph = call(&engine, "supergraph_service", "supergraph", Vec::new())?;
+            (hooks.supergraph, hooks.supergraph_responses) =
+                call(&engine, "supergraph_service", Vec::new())?;
         }
         if has("subgraph_service", 2) {
             for name in subgraphs {
-                let callbacks = call(
+                let (requests, responses) = call(
                     &engine,
                     "subgraph_service",
-                    "subgraph",
                     vec![Dynamic::from(name.clone())],
                 )?;
-                if !callbacks.is_empty() {
-                    hooks.subgraph.insert(name.clone(), callbacks);
+                if !requests.is_empty() {
+                    hooks.subgraph.insert(name.clone(), requests);
+                }
+                if !responses.is_empty() {
+                    hooks.subgraph_responses.insert(name.clone(), responses);
                 }
             }
         }
         Ok(Self { engine, ast, hooks })
     }
 
-    /// Runs callbacks on one shared state; maps script failures to client errors.
-    fn run(&self, callbacks: &[FnPtr], state: &SharedState, request_id: u64) -> Flow {
+    /// Runs callbacks on one shared state, each given `request` (or
+    /// `response`); maps script failures to client errors.
+    fn run(
+        &self,
+        callbacks: &[FnPtr],
+        state: &SharedState,
+        request_id: u64,
+        argument: fn(SharedState) -> Dynamic,
+    ) -> Flow {
         REQUEST_ID.with(|id| id.set(request_id));
         for callback in callbacks {
-            let request = Request(state.clone());
-            if let Err(error) = callback.call::<Dynamic>(&self.engine, &self.ast, (request,)) {
+            let value = argument(state.clone());
+            if let Err(error) = callback.call::<Dynamic>(&self.engine, &self.ast, (value,)) {
                 let stage = state.lock().map(|s| s.stage).unwrap_or("unknown");
                 return ControlFlow::Break(client_error(*error, stage, request_id));
             }
         }
         ControlFlow::Continue(())
     }
+}
+
+fn as_request(state: SharedState) -> Dynamic {
+    Dynamic::from(Request(state))
+}
+
+fn as_response(state: SharedState) -> Dynamic {
+    Dynamic::from(Response(state))
 }
 
 /// `(path, alias)` of each `import "path" as alias;` at the start of a line.
@@ -280,6 +295,7 @@ fn new_state(
         uri,
         body: None,
         subgraph: None,
+        response: None,
     }
 }
 
@@ -326,7 +342,9 @@ impl Plugin for RhaiPlugin {
                 request.method.to_string(),
                 request.uri.clone(),
             ));
-            if let ControlFlow::Break(error) = self.run(&self.hooks.router, &state, request_id) {
+            if let ControlFlow::Break(error) =
+                self.run(&self.hooks.router, &state, request_id, as_request)
+            {
                 return ControlFlow::Break(error);
             }
             match take(state) {
@@ -357,7 +375,9 @@ impl Plugin for RhaiPlugin {
             changed: false,
         });
         let state = shared(state);
-        if let ControlFlow::Break(error) = self.run(&self.hooks.supergraph, &state, request_id) {
+        if let ControlFlow::Break(error) =
+            self.run(&self.hooks.supergraph, &state, request_id, as_request)
+        {
             return ControlFlow::Break(error);
         }
         let Some(state) = take(state) else {
@@ -370,6 +390,64 @@ impl Plugin for RhaiPlugin {
             request.body.extensions = body.extensions.clone();
         }
         write_back(&state, request.context, request_id)
+    }
+
+    fn supergraph_response(&self, response: SupergraphResponse<'_>) -> Flow {
+        if self.hooks.supergraph_responses.is_empty() && self.hooks.router_responses.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        self.response_stage(response)
+    }
+
+    fn subgraph_response(
+        &self,
+        context: &RequestContext,
+        subgraph: &str,
+        response: &mut tollgate_core::subgraph::SubgraphResponse,
+    ) -> Flow {
+        let Some(callbacks) = self.hooks.subgraph_responses.get(subgraph) else {
+            return ControlFlow::Continue(());
+        };
+        let request_id = context.request_id();
+        let body = match serde_json::from_slice::<Value>(&response.body) {
+            Ok(Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        let mut state = new_state(
+            "subgraph",
+            context,
+            false,
+            http::HeaderMap::new(),
+            String::new(),
+            http::Uri::default(),
+        );
+        state.response = Some(ResponseState {
+            status: response.status.as_u16(),
+            headers: response.headers.clone(),
+            headers_changed: false,
+            body,
+            changed: false,
+        });
+        let state = shared(state);
+        if let ControlFlow::Break(error) = self.run(callbacks, &state, request_id, as_response) {
+            return ControlFlow::Break(error);
+        }
+        let Some(result) = take(state).and_then(|s| s.response) else {
+            return ControlFlow::Break(ClientError::Internal);
+        };
+        if let Ok(status) = StatusCode::from_u16(result.status) {
+            response.status = status;
+        }
+        if result.headers_changed {
+            response.headers = result.headers;
+        }
+        if result.changed {
+            match serde_json::to_vec(&Value::Object(result.body)) {
+                Ok(bytes) => response.body = bytes.into(),
+                Err(_) => return ControlFlow::Break(ClientError::Internal),
+            }
+        }
+        ControlFlow::Continue(())
     }
 
     fn subgraph_request(&self, context: &RequestContext, request: &mut SubgraphRequest) -> Flow {
@@ -410,7 +488,7 @@ impl Plugin for RhaiPlugin {
             },
         });
         let state = shared(state);
-        if let ControlFlow::Break(error) = self.run(callbacks, &state, request_id) {
+        if let ControlFlow::Break(error) = self.run(callbacks, &state, request_id, as_request) {
             return ControlFlow::Break(error);
         }
         let Some(subgraph) = take(state).and_then(|s| s.subgraph) else {
@@ -426,6 +504,66 @@ impl Plugin for RhaiPlugin {
             request.body.extensions = subgraph.body.extensions;
         }
         ControlFlow::Continue(())
+    }
+}
+
+impl RhaiPlugin {
+    fn response_stage(&self, response: SupergraphResponse<'_>) -> Flow {
+        let request_id = response.context.request_id();
+        let body = match serde_json::to_value(&*response.body) {
+            Ok(Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        let mut state = new_state(
+            "supergraph",
+            response.context,
+            true,
+            http::HeaderMap::new(),
+            String::new(),
+            http::Uri::default(),
+        );
+        state.response = Some(ResponseState {
+            status: response.status.as_u16(),
+            headers: response.headers.clone(),
+            headers_changed: false,
+            body,
+            changed: false,
+        });
+        let state = shared(state);
+        // Supergraph callbacks run inside the router ones, as with requests.
+        for (stage, callbacks) in [
+            ("supergraph", &self.hooks.supergraph_responses),
+            ("router", &self.hooks.router_responses),
+        ] {
+            if let Ok(mut s) = state.lock() {
+                s.stage = stage;
+            }
+            if let ControlFlow::Break(error) = self.run(callbacks, &state, request_id, as_response)
+            {
+                return ControlFlow::Break(error);
+            }
+        }
+        let Some(state) = take(state) else {
+            return ControlFlow::Break(ClientError::Internal);
+        };
+        if let Some(result) = &state.response {
+            if let Ok(status) = StatusCode::from_u16(result.status) {
+                *response.status = status;
+            }
+            if result.headers_changed {
+                *response.headers = result.headers.clone();
+            }
+            if result.changed {
+                match serde_json::from_value(Value::Object(result.body.clone())) {
+                    Ok(body) => *response.body = body,
+                    Err(error) => {
+                        tracing::error!(request_id, %error, "a Rhai script left a response body that is not a GraphQL response");
+                        return ControlFlow::Break(ClientError::Internal);
+                    }
+                }
+            }
+        }
+        write_back(&state, response.context, request_id)
     }
 }
 

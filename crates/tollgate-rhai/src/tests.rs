@@ -309,15 +309,13 @@ fn load_errors_name_the_file_and_line() {
         RhaiPlugin::load(&config("{}"), &dir, &[]),
         Err(RhaiError::Read { .. })
     ));
-    let Err(RhaiError::Hook { message, .. }) =
-        load("fn supergraph_service(service) { service.map_response(|r| r); }")
+    // A hook that fails while registering stops the start, named.
+    let Err(RhaiError::Hook { hook, .. }) =
+        load("fn supergraph_service(service) { service.map_request(42); }")
     else {
-        panic!("map_response is refused at start");
+        panic!("a failing hook is refused at start");
     };
-    assert!(
-        message.contains("map_response is not supported"),
-        "{message}"
-    );
+    assert_eq!(hook, "supergraph_service");
     assert!(matches!(
         load("fn execution_service(service) {}"),
         Err(RhaiError::Hook { .. })
@@ -368,4 +366,65 @@ fn shipped_examples_load_and_run() {
     let (status, _, message) = rejected(supergraph(&plugin, &mut wrong, &mut body()));
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(message, "Issuer https://other is not accepted here");
+}
+
+#[test]
+fn response_hooks_change_status_headers_and_body() {
+    use tollgate_core::plugin::SupergraphResponse;
+    use tollgate_core::response::GraphqlResponse;
+    let plugin = load(
+        r#"fn supergraph_service(service) {
+            service.map_response(|response| {
+                response.headers["x-served-by"] = "tollgate";
+                let data = response.body.data;
+                data["extra"] = response.context["user"];
+                response.body.data = data;
+                if response.context["user"] == "blocked" { response.status_code = 451; }
+            });
+        }
+        fn router_service(service) {
+            service.map_response(|response| { response.headers["x-order"] = response.headers["x-served-by"] + "+router"; });
+        }
+        fn subgraph_service(service, subgraph) {
+            service.map_response(|response| {
+                let data = response.body.data;
+                data["patched"] = subgraph;
+                response.body.data = data;
+                response.headers["x-sub"] = "1";
+            });
+        }"#,
+    )
+    .unwrap();
+    for (user, expected_status) in [("ada", 200), ("blocked", 451)] {
+        let mut context = RequestContext::new();
+        context.insert("user", json!(user));
+        let mut status = StatusCode::OK;
+        let mut headers = HeaderMap::new();
+        let mut body = GraphqlResponse {
+            data: Some(json!({"a": 1})),
+            ..GraphqlResponse::default()
+        };
+        let flow = plugin.supergraph_response(SupergraphResponse {
+            status: &mut status,
+            headers: &mut headers,
+            body: &mut body,
+            context: &mut context,
+        });
+        assert!(flow.is_continue(), "{flow:?}");
+        assert_eq!(status.as_u16(), expected_status);
+        assert_eq!(headers["x-served-by"], "tollgate");
+        assert_eq!(headers["x-order"], "tollgate+router");
+        assert_eq!(body.data, Some(json!({"a": 1, "extra": user})));
+    }
+
+    let mut response = tollgate_core::subgraph::SubgraphResponse {
+        status: StatusCode::OK,
+        headers: HeaderMap::new(),
+        body: bytes::Bytes::from_static(br#"{"data":{"x":1}}"#),
+    };
+    let flow = plugin.subgraph_response(&RequestContext::new(), "products", &mut response);
+    assert!(flow.is_continue(), "{flow:?}");
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body, json!({"data": {"x": 1, "patched": "products"}}));
+    assert_eq!(response.headers["x-sub"], "1");
 }

@@ -67,7 +67,7 @@ pub(super) async fn send(
         data: None,
         errors: vec![GraphqlError::new(message, code).with_extension("serviceName", &*subgraph)],
     };
-    let response = match runtime.client.send(request).await {
+    let mut response = match runtime.client.send(request).await {
         Ok(response) => response,
         Err(error) => {
             tracing::warn!(subgraph = %subgraph, error = %error, request_id = context.request_id(), "subgraph request failed");
@@ -77,6 +77,13 @@ pub(super) async fn send(
             ));
         }
     };
+    for plugin in &runtime.plugins {
+        if let ControlFlow::Break(error) =
+            plugin.subgraph_response(context, &subgraph, &mut response)
+        {
+            return Err(error);
+        }
+    }
     let parsed: Result<SubgraphBody, _> = serde_json::from_slice(&response.body);
     match parsed {
         Ok(body) if body.data.is_some() || body.errors.is_some() => {
