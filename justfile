@@ -35,6 +35,7 @@ bench:
     bash bench/jwt.sh
     cargo run --release -q -p tollgate --example jwt_verify_bench
     bash bench/federation.sh
+    cargo run --release -q -p tollgate-rhai --example rhai_bench
 
 # The public federation gateway audit against Tollgate (needs the audit checked out: scripts/audit/README.md).
 audit *suites:
