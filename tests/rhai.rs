@@ -184,6 +184,11 @@ async fn throws_at_each_stage_and_failures_stay_client_safe() {
                 if fail == "loop" { loop { } }
             });
         }
+        fn execution_service(service) {
+            service.map_request(|request| {
+                if request.headers["x-fail"] == "execution" { throw #{ status: 401, message: "execution says no" }; }
+            });
+        }
         fn subgraph_service(service, subgraph) {
             service.map_request(|request| {
                 if request.headers["x-fail"] == "subgraph" { throw #{ status: 400, message: `no ${subgraph}` }; }
@@ -195,6 +200,7 @@ async fn throws_at_each_stage_and_failures_stay_client_safe() {
     let cases = [
         ("router", 403, "router says no", "FORBIDDEN"),
         ("supergraph", 429, "slow down", "RATE_LIMITED"),
+        ("execution", 401, "execution says no", "UNAUTHENTICATED"),
         ("subgraph", 400, "no products", "BAD_REQUEST"),
     ];
     for (stage, status, message, code) in cases {

@@ -1,6 +1,7 @@
 //! One client request, top to bottom: plugins' router stage (the JWT
 //! checkpoint) → plugins' supergraph stage (scripts) → parse + validate + plan (cached) → GET-only-queries check →
-//! variable coercion → execute. Each stage is one call into its own module.
+//! plugins' execution stage → variable coercion → execute → plugins'
+//! response stage. Each stage is one call into its own module.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use crate::context::RequestContext;
 use crate::error::{ClientError, InternalError};
 use crate::executor;
 use crate::planner::{self, PlanError, QueryPlan};
-use crate::plugin::{RouterRequest, SupergraphRequest, SupergraphResponse};
+use crate::plugin::{ExecutionRequest, RouterRequest, SupergraphRequest, SupergraphResponse};
 use crate::request::GraphqlRequest;
 use crate::response::{GraphqlError, GraphqlResponse, Location};
 use crate::runtime::Runtime;
@@ -119,6 +120,18 @@ pub async fn run(
         )));
     }
 
+    for plugin in &runtime.plugins {
+        let stage = ExecutionRequest {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body: &request,
+            context: &mut context,
+        };
+        if let ControlFlow::Break(error) = plugin.execution_request(stage) {
+            return Err(error);
+        }
+    }
     let variables = coerce_variables(runtime, &prepared.operation, request.variables)?;
     let mut response = executor::execute(runtime, &context, &prepared, &variables).await?;
     if runtime.debug.expose_query_plan

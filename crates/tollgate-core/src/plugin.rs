@@ -46,6 +46,21 @@ pub struct SupergraphRequest<'a> {
     pub context: &'a mut RequestContext,
 }
 
+/// The request as the execution stage sees it: parsed, validated and
+/// planned, variables coerced, just before the plan runs.
+pub struct ExecutionRequest<'a> {
+    /// Request method.
+    pub method: &'a Method,
+    /// Request URI.
+    pub uri: &'a Uri,
+    /// Request headers (read-only).
+    pub headers: &'a HeaderMap,
+    /// The GraphQL request (read-only: it has been planned).
+    pub body: &'a GraphqlRequest,
+    /// The request context, writable.
+    pub context: &'a mut RequestContext,
+}
+
 /// The response as the supergraph response stage sees it, before it is
 /// serialized for the client.
 pub struct SupergraphResponse<'a> {
@@ -73,6 +88,12 @@ pub trait Plugin: Send + Sync + 'static {
     /// Runs once per client request after every plugin's router stage,
     /// before parsing; may change the GraphQL request.
     fn supergraph_request(&self, request: SupergraphRequest<'_>) -> Flow {
+        let _ = request;
+        ControlFlow::Continue(())
+    }
+
+    /// Runs once per client request after planning, before execution.
+    fn execution_request(&self, request: ExecutionRequest<'_>) -> Flow {
         let _ = request;
         ControlFlow::Continue(())
     }

@@ -53,6 +53,8 @@ pub(crate) struct State {
     pub method: String,
     pub uri: Uri,
     pub body: Option<BodyState>,
+    /// Whether `request.body` may be changed (not once planned).
+    pub body_writable: bool,
     pub subgraph: Option<SubgraphState>,
     pub response: Option<ResponseState>,
 }
@@ -267,6 +269,23 @@ impl Body {
         let body = body.ok_or_else(|| error(format!("there is no body at the {stage} stage")))?;
         f(body)
     }
+
+    /// Like [`Body::with`] for a change: refused where the body is read-only.
+    fn change(
+        &self,
+        f: impl FnOnce(&mut BodyState) -> Result<(), Box<EvalAltResult>>,
+    ) -> Result<(), Box<EvalAltResult>> {
+        {
+            let state = lock(&self.0);
+            if matches!(self.1, Side::Client) && !state.body_writable {
+                return Err(error(format!(
+                    "the body is read-only at the {} stage",
+                    state.stage
+                )));
+            }
+        }
+        self.with(f)
+    }
 }
 
 /// Registers the request objects with the engine.
@@ -423,7 +442,7 @@ pub(crate) fn register(engine: &mut Engine) {
         "query",
         |b: &mut Body| b.with(|b| Ok(b.query.clone())),
         |b: &mut Body, query: String| {
-            b.with(|b| {
+            b.change(|b| {
                 b.query = query;
                 b.changed = true;
                 Ok(())
@@ -441,7 +460,7 @@ pub(crate) fn register(engine: &mut Engine) {
             })
         },
         |b: &mut Body, name: Dynamic| {
-            b.with(|b| {
+            b.change(|b| {
                 b.operation_name =
                     if name.is_unit() {
                         None
@@ -460,7 +479,7 @@ pub(crate) fn register(engine: &mut Engine) {
         |b: &mut Body| b.with(|b| Ok(to_dynamic(&Value::Object(b.variables.clone())))),
         |b: &mut Body, value: Dynamic| {
             let map = json_map(value, "variables")?;
-            b.with(|b| {
+            b.change(|b| {
                 b.variables = map;
                 b.changed = true;
                 Ok(())
@@ -472,7 +491,7 @@ pub(crate) fn register(engine: &mut Engine) {
         |b: &mut Body| b.with(|b| Ok(to_dynamic(&Value::Object(b.extensions.clone())))),
         |b: &mut Body, value: Dynamic| {
             let map = json_map(value, "extensions")?;
-            b.with(|b| {
+            b.change(|b| {
                 b.extensions = map;
                 b.changed = true;
                 Ok(())

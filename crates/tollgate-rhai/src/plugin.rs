@@ -15,7 +15,9 @@ use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Scope, AST};
 use serde_json::Value;
 use tollgate_core::context::RequestContext;
 use tollgate_core::error::ClientError;
-use tollgate_core::plugin::{Flow, Plugin, RouterRequest, SupergraphRequest, SupergraphResponse};
+use tollgate_core::plugin::{
+    ExecutionRequest, Flow, Plugin, RouterRequest, SupergraphRequest, SupergraphResponse,
+};
 use tollgate_core::subgraph::SubgraphRequest;
 
 use crate::config::RhaiConfig;
@@ -69,9 +71,11 @@ struct Service {
 struct Hooks {
     router: Vec<FnPtr>,
     supergraph: Vec<FnPtr>,
+    execution: Vec<FnPtr>,
     subgraph: HashMap<String, Vec<FnPtr>>,
     router_responses: Vec<FnPtr>,
     supergraph_responses: Vec<FnPtr>,
+    execution_responses: Vec<FnPtr>,
     subgraph_responses: HashMap<String, Vec<FnPtr>>,
 }
 
@@ -137,15 +141,6 @@ impl RhaiPlugin {
             .collect();
         let has =
             |name: &str, params: usize| defined.iter().any(|(n, p)| n == name && *p == params);
-        for (name, _) in &defined {
-            if name == "execution_service" {
-                return Err(RhaiError::Hook {
-                    hook: name.clone(),
-                    message: "the execution stage is not supported by this version of Tollgate; use supergraph_service or subgraph_service".to_owned(),
-                });
-            }
-        }
-
         let mut hooks = Hooks::default();
         let call = |engine: &Engine, hook: &str, args: Vec<Dynamic>| {
             let service = Service {
@@ -175,6 +170,10 @@ impl RhaiPlugin {
         if has("supergraph_service", 1) {
             (hooks.supergraph, hooks.supergraph_responses) =
                 call(&engine, "supergraph_service", Vec::new())?;
+        }
+        if has("execution_service", 1) {
+            (hooks.execution, hooks.execution_responses) =
+                call(&engine, "execution_service", Vec::new())?;
         }
         if has("subgraph_service", 2) {
             for name in subgraphs {
@@ -294,6 +293,7 @@ fn new_state(
         method,
         uri,
         body: None,
+        body_writable: true,
         subgraph: None,
         response: None,
     }
@@ -392,8 +392,44 @@ impl Plugin for RhaiPlugin {
         write_back(&state, request.context, request_id)
     }
 
+    fn execution_request(&self, request: ExecutionRequest<'_>) -> Flow {
+        if self.hooks.execution.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let request_id = request.context.request_id();
+        let mut state = new_state(
+            "execution",
+            request.context,
+            true,
+            request.headers.clone(),
+            request.method.to_string(),
+            request.uri.clone(),
+        );
+        state.body = Some(BodyState {
+            query: request.body.query.clone(),
+            operation_name: request.body.operation_name.clone(),
+            variables: request.body.variables.clone(),
+            extensions: request.body.extensions.clone(),
+            changed: false,
+        });
+        state.body_writable = false;
+        let state = shared(state);
+        if let ControlFlow::Break(error) =
+            self.run(&self.hooks.execution, &state, request_id, as_request)
+        {
+            return ControlFlow::Break(error);
+        }
+        match take(state) {
+            Some(state) => write_back(&state, request.context, request_id),
+            None => ControlFlow::Break(ClientError::Internal),
+        }
+    }
+
     fn supergraph_response(&self, response: SupergraphResponse<'_>) -> Flow {
-        if self.hooks.supergraph_responses.is_empty() && self.hooks.router_responses.is_empty() {
+        if self.hooks.supergraph_responses.is_empty()
+            && self.hooks.router_responses.is_empty()
+            && self.hooks.execution_responses.is_empty()
+        {
             return ControlFlow::Continue(());
         }
         self.response_stage(response)
@@ -530,8 +566,9 @@ impl RhaiPlugin {
             changed: false,
         });
         let state = shared(state);
-        // Supergraph callbacks run inside the router ones, as with requests.
+        // Innermost first: execution, then supergraph, then router.
         for (stage, callbacks) in [
+            ("execution", &self.hooks.execution_responses),
             ("supergraph", &self.hooks.supergraph_responses),
             ("router", &self.hooks.router_responses),
         ] {

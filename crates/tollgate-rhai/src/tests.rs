@@ -316,10 +316,6 @@ fn load_errors_name_the_file_and_line() {
         panic!("a failing hook is refused at start");
     };
     assert_eq!(hook, "supergraph_service");
-    assert!(matches!(
-        load("fn execution_service(service) {}"),
-        Err(RhaiError::Hook { .. })
-    ));
 }
 
 #[test]
@@ -427,4 +423,40 @@ fn response_hooks_change_status_headers_and_body() {
     let body: Value = serde_json::from_slice(&response.body).unwrap();
     assert_eq!(body, json!({"data": {"x": 1, "patched": "products"}}));
     assert_eq!(response.headers["x-sub"], "1");
+}
+
+#[test]
+fn the_execution_stage_reads_the_planned_request() {
+    use tollgate_core::plugin::ExecutionRequest;
+    let plugin = load(
+        r#"fn execution_service(service) {
+            service.map_request(|request| {
+                request.context["op"] = request.body.query;
+                if request.body.operation_name == "change" { request.body.query = "{ x }"; }
+            });
+        }"#,
+    )
+    .unwrap();
+    let headers = HeaderMap::new();
+    let uri = Uri::from_static("http://router/graphql");
+    let run = |operation: Option<&str>, context: &mut RequestContext| {
+        let mut request = body();
+        request.operation_name = operation.map(str::to_owned);
+        plugin.execution_request(ExecutionRequest {
+            method: &Method::POST,
+            uri: &uri,
+            headers: &headers,
+            body: &request,
+            context,
+        })
+    };
+    let mut context = RequestContext::new();
+    assert!(run(None, &mut context).is_continue());
+    assert_eq!(context.get("op"), Some(&json!("{ topProducts { upc } }")));
+    // Too late to change the query: the request fails instead of being
+    // silently run unchanged.
+    assert!(matches!(
+        run(Some("change"), &mut RequestContext::new()),
+        ControlFlow::Break(ClientError::Internal)
+    ));
 }
