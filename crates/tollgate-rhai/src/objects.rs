@@ -55,6 +55,8 @@ pub(crate) struct State {
     pub body: Option<BodyState>,
     /// Whether `request.body` may be changed (not once planned).
     pub body_writable: bool,
+    /// Whether a script changed the client's headers (kept for later stages).
+    pub client_headers_changed: bool,
     pub subgraph: Option<SubgraphState>,
     pub response: Option<ResponseState>,
 }
@@ -218,9 +220,13 @@ impl Headers {
         let mut state = lock(&self.0);
         let stage = state.stage;
         match self.1 {
-            Side::Client => Err(error(format!(
-                "the client's headers are read-only at the {stage} stage"
-            ))),
+            Side::Client if stage == "subgraph" => Err(error(
+                "the client's headers are read-only at the subgraph stage; set request.subgraph.headers",
+            )),
+            Side::Client => {
+                state.client_headers_changed = true;
+                Ok(f(&mut state.headers))
+            }
             Side::Subgraph => {
                 let subgraph = state
                     .subgraph

@@ -276,6 +276,45 @@ fn write_back(state: &State, context: &mut RequestContext, request_id: u64) -> F
     ControlFlow::Continue(())
 }
 
+/// The client's headers as scripts see them: as changed by an earlier
+/// script stage (kept in the context), else as received.
+fn client_headers(received: &http::HeaderMap, context: &RequestContext) -> http::HeaderMap {
+    let Some(Value::Object(stashed)) = context.get(CLIENT_HEADERS_KEY) else {
+        return received.clone();
+    };
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in stashed {
+        if let (Ok(name), Some(Ok(value))) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            value.as_str().map(http::HeaderValue::from_str),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    headers
+}
+
+/// Keeps the client's headers (as changed) in the context for later stages.
+fn stash_headers(headers: &http::HeaderMap, context: &mut RequestContext) {
+    let mut stashed = serde_json::Map::new();
+    for (name, value) in headers {
+        if let Ok(value) = value.to_str() {
+            stashed
+                .entry(name.as_str().to_owned())
+                .or_insert_with(|| Value::String(value.to_owned()));
+        }
+    }
+    context.insert(CLIENT_HEADERS_KEY, Value::Object(stashed));
+}
+
+/// After a request stage: keeps header changes and context writes.
+fn finish_stage(state: &State, context: &mut RequestContext, request_id: u64) -> Flow {
+    if state.client_headers_changed {
+        stash_headers(&state.headers, context);
+    }
+    write_back(state, context, request_id)
+}
+
 fn new_state(
     stage: &'static str,
     context: &RequestContext,
@@ -294,6 +333,7 @@ fn new_state(
         uri,
         body: None,
         body_writable: true,
+        client_headers_changed: false,
         subgraph: None,
         response: None,
     }
@@ -318,17 +358,7 @@ impl Plugin for RhaiPlugin {
         Box::pin(async move {
             if !self.hooks.subgraph.is_empty() {
                 // The subgraph stage may read the client's headers.
-                let mut headers = serde_json::Map::new();
-                for (name, value) in request.headers {
-                    if let Ok(value) = value.to_str() {
-                        headers
-                            .entry(name.as_str().to_owned())
-                            .or_insert_with(|| Value::String(value.to_owned()));
-                    }
-                }
-                request
-                    .context
-                    .insert(CLIENT_HEADERS_KEY, Value::Object(headers));
+                stash_headers(request.headers, request.context);
             }
             if self.hooks.router.is_empty() {
                 return ControlFlow::Continue(());
@@ -338,7 +368,7 @@ impl Plugin for RhaiPlugin {
                 "router",
                 request.context,
                 true,
-                request.headers.clone(),
+                client_headers(request.headers, request.context),
                 request.method.to_string(),
                 request.uri.clone(),
             ));
@@ -348,7 +378,7 @@ impl Plugin for RhaiPlugin {
                 return ControlFlow::Break(error);
             }
             match take(state) {
-                Some(state) => write_back(&state, request.context, request_id),
+                Some(state) => finish_stage(&state, request.context, request_id),
                 None => ControlFlow::Break(ClientError::Internal),
             }
         })
@@ -363,7 +393,7 @@ impl Plugin for RhaiPlugin {
             "supergraph",
             request.context,
             true,
-            request.headers.clone(),
+            client_headers(request.headers, request.context),
             request.method.to_string(),
             request.uri.clone(),
         );
@@ -389,7 +419,7 @@ impl Plugin for RhaiPlugin {
             request.body.variables = body.variables.clone();
             request.body.extensions = body.extensions.clone();
         }
-        write_back(&state, request.context, request_id)
+        finish_stage(&state, request.context, request_id)
     }
 
     fn execution_request(&self, request: ExecutionRequest<'_>) -> Flow {
@@ -401,7 +431,7 @@ impl Plugin for RhaiPlugin {
             "execution",
             request.context,
             true,
-            request.headers.clone(),
+            client_headers(request.headers, request.context),
             request.method.to_string(),
             request.uri.clone(),
         );
@@ -420,7 +450,7 @@ impl Plugin for RhaiPlugin {
             return ControlFlow::Break(error);
         }
         match take(state) {
-            Some(state) => write_back(&state, request.context, request_id),
+            Some(state) => finish_stage(&state, request.context, request_id),
             None => ControlFlow::Break(ClientError::Internal),
         }
     }
@@ -491,17 +521,7 @@ impl Plugin for RhaiPlugin {
             return ControlFlow::Continue(());
         };
         let request_id = context.request_id();
-        let mut client_headers = http::HeaderMap::new();
-        if let Some(Value::Object(headers)) = context.get(CLIENT_HEADERS_KEY) {
-            for (name, value) in headers {
-                if let (Ok(name), Some(Ok(value))) = (
-                    http::HeaderName::from_bytes(name.as_bytes()),
-                    value.as_str().map(http::HeaderValue::from_str),
-                ) {
-                    client_headers.insert(name, value);
-                }
-            }
-        }
+        let client_headers = client_headers(&http::HeaderMap::new(), context);
         let mut state = new_state(
             "subgraph",
             context,

@@ -225,14 +225,34 @@ fn context_and_body_changes_are_kept() {
 }
 
 #[test]
-fn client_headers_are_read_only() {
+fn client_header_changes_reach_later_stages_only_through_scripts() {
     let plugin = load(
         r#"fn supergraph_service(service) {
+            service.map_request(|request| { request.headers["x-tenant"] = "acme"; });
+        }
+        fn subgraph_service(service, subgraph) {
+            service.map_request(|request| {
+                request.subgraph.headers["x-tenant"] = request.headers["X-Tenant"];
+                if request.subgraph.name == "never" { request.headers["x"] = "y"; }
+            });
+        }"#,
+    )
+    .unwrap();
+    let mut context = RequestContext::new();
+    assert!(supergraph(&plugin, &mut context, &mut body()).is_continue());
+    let mut request = subgraph_request();
+    assert!(plugin
+        .subgraph_request(&context, &mut request)
+        .is_continue());
+    assert_eq!(request.headers["x-tenant"], "acme");
+
+    let fails = load(
+        r#"fn subgraph_service(service, subgraph) {
             service.map_request(|request| { request.headers["x"] = "y"; });
         }"#,
     )
     .unwrap();
-    let flow = supergraph(&plugin, &mut RequestContext::new(), &mut body());
+    let flow = fails.subgraph_request(&RequestContext::new(), &mut subgraph_request());
     assert!(matches!(flow, ControlFlow::Break(ClientError::Internal)));
 }
 
@@ -459,4 +479,18 @@ fn the_execution_stage_reads_the_planned_request() {
         run(Some("change"), &mut RequestContext::new()),
         ControlFlow::Break(ClientError::Internal)
     ));
+}
+
+#[test]
+fn callbacks_can_be_named_functions() {
+    let plugin = load(
+        r#"fn process_request(request) { request.context["named"] = true; }
+        fn supergraph_service(service) {
+            service.map_request(Fn("process_request"));
+        }"#,
+    )
+    .unwrap();
+    let mut context = RequestContext::new();
+    assert!(supergraph(&plugin, &mut context, &mut body()).is_continue());
+    assert_eq!(context.get("named"), Some(&json!(true)));
 }
