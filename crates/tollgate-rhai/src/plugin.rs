@@ -18,6 +18,7 @@ use tollgate_core::error::ClientError;
 use tollgate_core::plugin::{
     ExecutionRequest, Flow, Plugin, RouterRequest, SupergraphRequest, SupergraphResponse,
 };
+use tollgate_core::request::GraphqlRequest;
 use tollgate_core::subgraph::SubgraphRequest;
 
 use crate::config::RhaiConfig;
@@ -214,6 +215,33 @@ impl RhaiPlugin {
     }
 }
 
+impl RhaiPlugin {
+    /// Runs callbacks on a state and hands the state back.
+    fn run_owned(
+        &self,
+        callbacks: &[FnPtr],
+        state: State,
+        request_id: u64,
+        argument: fn(SharedState) -> Dynamic,
+    ) -> Result<State, ClientError> {
+        let state = shared(state);
+        if let ControlFlow::Break(error) = self.run(callbacks, &state, request_id, argument) {
+            return Err(error);
+        }
+        take(state).ok_or(ClientError::Internal)
+    }
+}
+
+fn body_state(body: &GraphqlRequest) -> BodyState {
+    BodyState {
+        query: body.query.clone(),
+        operation_name: body.operation_name.clone(),
+        variables: body.variables.clone(),
+        extensions: body.extensions.clone(),
+        changed: false,
+    }
+}
+
 fn as_request(state: SharedState) -> Dynamic {
     Dynamic::from(Request(state))
 }
@@ -397,21 +425,10 @@ impl Plugin for RhaiPlugin {
             request.method.to_string(),
             request.uri.clone(),
         );
-        state.body = Some(BodyState {
-            query: request.body.query.clone(),
-            operation_name: request.body.operation_name.clone(),
-            variables: request.body.variables.clone(),
-            extensions: request.body.extensions.clone(),
-            changed: false,
-        });
-        let state = shared(state);
-        if let ControlFlow::Break(error) =
-            self.run(&self.hooks.supergraph, &state, request_id, as_request)
-        {
-            return ControlFlow::Break(error);
-        }
-        let Some(state) = take(state) else {
-            return ControlFlow::Break(ClientError::Internal);
+        state.body = Some(body_state(request.body));
+        let state = match self.run_owned(&self.hooks.supergraph, state, request_id, as_request) {
+            Ok(state) => state,
+            Err(error) => return ControlFlow::Break(error),
         };
         if let Some(body) = state.body.as_ref().filter(|b| b.changed) {
             request.body.query = body.query.clone();
@@ -435,23 +452,11 @@ impl Plugin for RhaiPlugin {
             request.method.to_string(),
             request.uri.clone(),
         );
-        state.body = Some(BodyState {
-            query: request.body.query.clone(),
-            operation_name: request.body.operation_name.clone(),
-            variables: request.body.variables.clone(),
-            extensions: request.body.extensions.clone(),
-            changed: false,
-        });
+        state.body = Some(body_state(request.body));
         state.body_writable = false;
-        let state = shared(state);
-        if let ControlFlow::Break(error) =
-            self.run(&self.hooks.execution, &state, request_id, as_request)
-        {
-            return ControlFlow::Break(error);
-        }
-        match take(state) {
-            Some(state) => finish_stage(&state, request.context, request_id),
-            None => ControlFlow::Break(ClientError::Internal),
+        match self.run_owned(&self.hooks.execution, state, request_id, as_request) {
+            Ok(state) => finish_stage(&state, request.context, request_id),
+            Err(error) => ControlFlow::Break(error),
         }
     }
 
