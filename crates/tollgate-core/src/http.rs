@@ -15,6 +15,7 @@ use http_body_util::BodyExt;
 
 use crate::config::HttpConfig;
 use crate::error::ClientError;
+use crate::observe;
 use crate::pipeline::{self, RequestParts};
 use crate::request::GraphqlRequest;
 use crate::response::GraphqlResponse;
@@ -69,6 +70,20 @@ async fn health() -> Response {
 
 async fn graphql(
     State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = std::time::Instant::now();
+    let _in_flight = observe::InFlight::start();
+    let response = graphql_inner(state, method, uri, headers, body).await;
+    observe::http_request(response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn graphql_inner(
+    state: AppState,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -207,6 +222,7 @@ fn graphql_response(
     body: &GraphqlResponse,
     headers: Vec<(http::HeaderName, HeaderValue)>,
 ) -> Response {
+    observe::graphql_errors(body);
     let bytes = match serde_json::to_vec(body) {
         Ok(bytes) => bytes,
         Err(error) => {

@@ -13,6 +13,7 @@ pub mod context;
 pub mod error;
 pub mod executor;
 pub mod http;
+pub mod observe;
 pub mod pipeline;
 pub mod planner;
 pub mod plugin;

@@ -193,6 +193,7 @@ pub fn prepare(
     let labels = runtime.roll_labels();
     let key = cache_key(query, operation_name, &labels);
     if let Some(hit) = runtime.plans.cache.get(&key) {
+        crate::observe::plan_cache(true, runtime.plans.len());
         return Ok(hit);
     }
     let limits = &runtime.limits;
@@ -246,6 +247,7 @@ pub fn prepare(
         plan,
     });
     runtime.plans.cache.insert(key, prepared.clone());
+    crate::observe::plan_cache(false, runtime.plans.len());
     Ok(prepared)
 }
 

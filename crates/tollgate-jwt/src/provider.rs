@@ -275,6 +275,11 @@ impl KeyStore {
             Ok(bytes) => match KeySet::parse(&bytes) {
                 Ok(set) => {
                     metrics::counter!("tollgate_jwks_fetches_total", "provider" => index.to_string(), "result" => "success").increment(1);
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs_f64())
+                        .unwrap_or(0.0);
+                    metrics::gauge!("tollgate_jwks_last_success_timestamp_seconds", "provider" => index.to_string()).set(now);
                     self.install(provider, set, Sha256::digest(&bytes).into());
                     true
                 }

@@ -1,7 +1,11 @@
-//! Tollgate's observability setup. Today: structured logging through
-//! `tracing` to stderr, as text or JSON, with the level from `--log-level`,
-//! `RUST_LOG` or the `log:` config section (in that order). Metrics and
-//! OpenTelemetry tracing are added here by the telemetry issue.
+//! Tollgate's observability setup: structured logging through `tracing` to
+//! stderr, as text or JSON, with the level from `--log-level`, `RUST_LOG` or
+//! the `log:` config section (in that order), and Prometheus metrics
+//! ([`metrics`]). OpenTelemetry tracing is not set up yet.
+
+pub mod metrics;
+
+pub use crate::metrics::{MetricsConfig, PrometheusConfig, TelemetryConfig};
 
 use schemars::JsonSchema;
 use serde::Deserialize;

@@ -47,6 +47,9 @@ pub enum StartError {
     /// The JWT plugin could not be built.
     #[error(transparent)]
     Jwt(#[from] JwtSetupError),
+    /// Metrics could not be set up.
+    #[error(transparent)]
+    Metrics(#[from] tollgate_telemetry::metrics::MetricsError),
     /// The Rhai scripts could not be loaded.
     #[error(transparent)]
     Rhai(#[from] RhaiError),
@@ -75,6 +78,8 @@ pub struct Gateway {
     pub listen: SocketAddr,
     /// The loaded supergraph.
     pub supergraph: Arc<Supergraph>,
+    /// The metrics listener address and scrape app, when metrics are on.
+    pub metrics: Option<(SocketAddr, axum::Router)>,
 }
 
 /// Reads and parses the supergraph named by the config.
@@ -122,12 +127,24 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
     .with_override_labels(&config.supergraph.override_labels);
     let runtime = Arc::new(RuntimeHandle::new(runtime));
     let app = tollgate_core::http::router(runtime.clone(), &config.http);
+    let prometheus = &config.telemetry.metrics.prometheus;
+    let metrics = if prometheus.enabled {
+        let handle = tollgate_telemetry::metrics::prometheus_handle()?;
+        tollgate_core::observe::enable_metrics();
+        Some((
+            prometheus.listen,
+            tollgate_telemetry::metrics::metrics_app(handle, &prometheus.path)?,
+        ))
+    } else {
+        None
+    };
     Ok(Gateway {
         runtime,
         app,
         jwt,
         listen: config.http.listen,
         supergraph,
+        metrics,
     })
 }
 
@@ -142,16 +159,55 @@ impl Gateway {
             })
     }
 
+    /// Binds `telemetry.metrics.prometheus.listen` when metrics are on.
+    fn bind_metrics(&self) -> std::io::Result<Option<(TcpListener, axum::Router)>> {
+        let Some((addr, app)) = &self.metrics else {
+            return Ok(None);
+        };
+        let listener = std::net::TcpListener::bind(addr).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("telemetry.metrics.prometheus.listen: cannot listen on {addr}: {e}"),
+            )
+        })?;
+        listener.set_nonblocking(true)?;
+        Ok(Some((TcpListener::from_std(listener)?, app.clone())))
+    }
+
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let metrics = self.bind_metrics()?;
+        self.serve_with(listener, metrics, shutdown).await
+    }
+
+    async fn serve_with(
+        self,
+        listener: TcpListener,
+        metrics: Option<(TcpListener, axum::Router)>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let jwt = self.jwt.clone();
+        let (stop_metrics, metrics_stopped) = oneshot::channel::<()>();
+        if let Some((metrics_listener, app)) = metrics {
+            tokio::spawn(async move {
+                let served = axum::serve(metrics_listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = metrics_stopped.await;
+                    })
+                    .await;
+                if let Err(error) = served {
+                    tracing::error!(%error, "the metrics endpoint stopped");
+                }
+            });
+        }
         let result = axum::serve(listener, self.app)
             .with_graceful_shutdown(shutdown)
             .await;
+        let _ = stop_metrics.send(());
         if let Some(jwt) = jwt {
             jwt.shutdown();
         }
@@ -161,13 +217,19 @@ impl Gateway {
     /// Serves on `listener` in a background task (tests, `tollgate dev`).
     pub fn spawn(self, listener: TcpListener) -> std::io::Result<RunningGateway> {
         let addr = listener.local_addr()?;
+        let metrics = self.bind_metrics()?;
+        let metrics_addr = match &metrics {
+            Some((listener, _)) => Some(listener.local_addr()?),
+            None => None,
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let runtime = self.runtime.clone();
-        let task = tokio::spawn(self.serve(listener, async move {
+        let task = tokio::spawn(self.serve_with(listener, metrics, async move {
             let _ = stopped.await;
         }));
         Ok(RunningGateway {
             addr,
+            metrics_addr,
             runtime,
             stop: Some(stop),
             task,
@@ -178,6 +240,7 @@ impl Gateway {
 /// A router serving in the background; dropping it stops the server.
 pub struct RunningGateway {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     runtime: Arc<RuntimeHandle>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -187,6 +250,11 @@ impl RunningGateway {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound metrics address, when metrics are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The runtime handle.

@@ -40,7 +40,10 @@ fn every_jwt_reason_is_documented() {
 #[test]
 fn every_config_key_is_documented() {
     let schema = tollgate::config::json_schema();
-    let config = doc("config.md") + doc("jwt.md").as_str() + doc("rhai.md").as_str();
+    let config = doc("config.md")
+        + doc("jwt.md").as_str()
+        + doc("rhai.md").as_str()
+        + doc("telemetry.md").as_str();
     let mut missing = Vec::new();
     collect(&schema, &schema, "", &mut missing, &config, 0);
     assert!(missing.is_empty(), "undocumented config keys: {missing:?}");

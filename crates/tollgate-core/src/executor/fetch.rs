@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::context::RequestContext;
 use crate::error::ClientError;
+use crate::observe;
 use crate::planner::FetchNode;
 use crate::response::GraphqlError;
 use crate::runtime::Runtime;
@@ -63,6 +64,7 @@ pub(super) async fn send(
     }
 
     let subgraph = route.name.clone();
+    let started = std::time::Instant::now();
     let failed = |message: String, code: &str| FetchOutcome {
         data: None,
         errors: vec![GraphqlError::new(message, code).with_extension("serviceName", &*subgraph)],
@@ -70,6 +72,7 @@ pub(super) async fn send(
     let mut response = match runtime.client.send(request).await {
         Ok(response) => response,
         Err(error) => {
+            observe::subgraph_request(&subgraph, "transport_error", started.elapsed());
             tracing::warn!(subgraph = %subgraph, error = %error, request_id = context.request_id(), "subgraph request failed");
             return Ok(failed(
                 format!("HTTP fetch failed from '{subgraph}': {error}"),
@@ -85,6 +88,12 @@ pub(super) async fn send(
         }
     }
     let parsed: Result<SubgraphBody, _> = serde_json::from_slice(&response.body);
+    let result = match (&parsed, response.status.is_success()) {
+        (_, false) => "http_error",
+        (Ok(body), true) if body.data.is_some() || body.errors.is_some() => "success",
+        _ => "invalid_response",
+    };
+    observe::subgraph_request(&subgraph, result, started.elapsed());
     match parsed {
         Ok(body) if body.data.is_some() || body.errors.is_some() => {
             let mut errors = Vec::new();

@@ -35,6 +35,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Metrics (and, later, tracing) exporters.
+    #[serde(default)]
+    pub telemetry: tollgate_telemetry::TelemetryConfig,
     /// Rhai scripts; absent: no scripting.
     #[serde(default)]
     pub rhai: Option<tollgate_rhai::RhaiConfig>,
