@@ -77,7 +77,10 @@ async fn graphql(
 ) -> Response {
     let started = std::time::Instant::now();
     let _in_flight = observe::InFlight::start();
-    let response = graphql_inner(state, method, uri, headers, body).await;
+    let span = tracing::info_span!("graphql request", method = %method, path = uri.path());
+    let response =
+        tracing::Instrument::instrument(graphql_inner(state, method, uri, headers, body), span)
+            .await;
     observe::http_request(response.status().as_u16(), started.elapsed());
     response
 }

@@ -13,6 +13,7 @@ use apollo_compiler::validation::{DiagnosticList, Valid};
 use apollo_compiler::{ast, Node};
 use http::{HeaderMap, Method, StatusCode, Uri};
 use sha2::{Digest, Sha256};
+use tracing::Instrument as _;
 
 use crate::context::RequestContext;
 use crate::error::{ClientError, InternalError};
@@ -133,7 +134,9 @@ pub async fn run(
         }
     }
     let variables = coerce_variables(runtime, &prepared.operation, request.variables)?;
-    let mut response = executor::execute(runtime, &context, &prepared, &variables).await?;
+    let mut response = executor::execute(runtime, &context, &prepared, &variables)
+        .instrument(tracing::info_span!("execute"))
+        .await?;
     if runtime.debug.expose_query_plan
         && parts
             .headers
@@ -207,15 +210,18 @@ pub fn prepare(
             "GRAPHQL_PARSE_FAILED",
         )]));
     }
-    let ast = Parser::new()
-        .recursion_limit(limits.max_parser_depth)
-        .token_limit(limits.max_tokens)
-        .parse_ast(query, "operation.graphql")
-        .map_err(|e| ClientError::ParseFailed(diagnostics(&e.errors)))?;
+    let ast = tracing::info_span!("parse").in_scope(|| {
+        Parser::new()
+            .recursion_limit(limits.max_parser_depth)
+            .token_limit(limits.max_tokens)
+            .parse_ast(query, "operation.graphql")
+            .map_err(|e| ClientError::ParseFailed(diagnostics(&e.errors)))
+    })?;
     let schema = runtime.supergraph.api_schema();
-    let document = ast
-        .to_executable_validate(schema)
-        .map_err(|e| ClientError::ValidationFailed(diagnostics(&e.errors)))?;
+    let document = tracing::info_span!("validate").in_scope(|| {
+        ast.to_executable_validate(schema)
+            .map_err(|e| ClientError::ValidationFailed(diagnostics(&e.errors)))
+    })?;
     let operation = document
         .operations
         .get(operation_name)
@@ -229,7 +235,10 @@ pub fn prepare(
     let plan = match runtime.plans.plans.get(&normalized) {
         Some(plan) => plan,
         None => {
-            let plan = planner::plan_operation(&runtime.supergraph, &document, &operation, &labels)
+            let plan = tracing::info_span!("plan")
+                .in_scope(|| {
+                    planner::plan_operation(&runtime.supergraph, &document, &operation, &labels)
+                })
                 .map_err(|e| match e {
                     PlanError::Unsatisfiable(_) => ClientError::PlanningFailed(e.to_string()),
                     PlanError::Internal(detail) => {

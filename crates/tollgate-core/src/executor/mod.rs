@@ -13,6 +13,7 @@ use apollo_compiler::response::JsonMap;
 use apollo_compiler::validation::Valid;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
+use tracing::Instrument as _;
 
 use crate::context::RequestContext;
 use crate::error::{ClientError, InternalError};
@@ -195,6 +196,7 @@ impl Run<'_> {
                 .path
                 .is_some()
                 .then(|| std::mem::take(&mut item.representations));
+            let span = tracing::info_span!("subgraph fetch", subgraph = %item.fetch.subgraph);
             fetch::send(
                 self.runtime,
                 self.context,
@@ -202,6 +204,7 @@ impl Run<'_> {
                 self.variables,
                 representations,
             )
+            .instrument(span)
         }))
         .await;
         for (item, outcome) in pending.iter().zip(outcomes) {
