@@ -322,3 +322,24 @@ async fn plans_are_cached() {
     env.post(query).await;
     assert_eq!(env.router.runtime().load().cached_plans(), 1);
 }
+
+#[tokio::test]
+async fn without_an_exporter_trace_context_passes_through() {
+    let (addr, log) = tollgate_e2e::recording_subgraph(json!({"data": {"topProducts": []}})).await;
+    let demo = tollgate_demo::spawn("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let yaml = format!(
+        "supergraph:\n  path: schemas/supergraph.graphql\nsubgraphs:\n  products:\n    url: http://{addr}/products\n"
+    );
+    let env = TestEnv::start_yaml(demo, &yaml).await;
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    env.post_with(
+        json!({"query": "{ topProducts { upc } }"}),
+        &[("traceparent", traceparent), ("tracestate", "vendor=1")],
+    )
+    .await;
+    let recorded = log.lock().unwrap().clone();
+    assert_eq!(recorded[0].headers["traceparent"], traceparent);
+    assert_eq!(recorded[0].headers["tracestate"], "vendor=1");
+}

@@ -1,5 +1,6 @@
 //! The request pipeline's spans: a real request through the real app with a
 //! span-recording subscriber, asserting each stage's span and its parent.
+//! (One test per binary: `tracing` caches callsite interest process-wide.)
 
 #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
 

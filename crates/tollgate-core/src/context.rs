@@ -15,6 +15,7 @@ pub struct RequestContext {
     request_id: u64,
     entries: HashMap<String, Arc<Value>>,
     aliases: Vec<(&'static str, &'static str)>,
+    trace_headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 impl RequestContext {
@@ -24,10 +25,22 @@ impl RequestContext {
             request_id: NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed),
             entries: HashMap::new(),
             aliases: Vec::new(),
+            trace_headers: Vec::new(),
         }
     }
 
     /// The process-unique id of this request (used in logs).
+    /// W3C trace headers received from the client, passed on to subgraphs
+    /// when propagation is on and the router does not export spans itself.
+    pub fn trace_headers(&self) -> &[(http::HeaderName, http::HeaderValue)] {
+        &self.trace_headers
+    }
+
+    /// Records the client's trace headers.
+    pub fn set_trace_headers(&mut self, headers: Vec<(http::HeaderName, http::HeaderValue)>) {
+        self.trace_headers = headers;
+    }
+
     pub fn request_id(&self) -> u64 {
         self.request_id
     }

@@ -78,6 +78,10 @@ async fn graphql(
     let started = std::time::Instant::now();
     let _in_flight = observe::InFlight::start();
     let span = tracing::info_span!("graphql request", method = %method, path = uri.path());
+    if observe::otel() && observe::propagating() {
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let _ = span.set_parent(observe::extract_context(&headers));
+    }
     let response =
         tracing::Instrument::instrument(graphql_inner(state, method, uri, headers, body), span)
             .await;

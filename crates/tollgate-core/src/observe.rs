@@ -9,6 +9,63 @@ use std::time::Duration;
 use crate::response::GraphqlResponse;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
+static PROPAGATE: AtomicBool = AtomicBool::new(false);
+static OTEL: AtomicBool = AtomicBool::new(false);
+
+/// Accept W3C trace context from clients and send it to subgraphs.
+pub fn enable_trace_propagation() {
+    PROPAGATE.store(true, Ordering::Relaxed);
+}
+
+/// Spans are exported through OpenTelemetry (the router joins the trace
+/// instead of passing the client's headers through).
+pub fn enable_otel() {
+    OTEL.store(true, Ordering::Relaxed);
+}
+
+/// Whether trace context is propagated.
+pub fn propagating() -> bool {
+    PROPAGATE.load(Ordering::Relaxed)
+}
+
+/// Whether spans are exported.
+pub fn otel() -> bool {
+    OTEL.load(Ordering::Relaxed)
+}
+
+/// Reads W3C headers into an OpenTelemetry context.
+pub(crate) fn extract_context(headers: &http::HeaderMap) -> opentelemetry::Context {
+    struct Extractor<'a>(&'a http::HeaderMap);
+    impl opentelemetry::propagation::Extractor for Extractor<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|v| v.to_str().ok())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(|k| k.as_str()).collect()
+        }
+    }
+    opentelemetry::global::get_text_map_propagator(|p| p.extract(&Extractor(headers)))
+}
+
+/// Writes the current span's context as W3C headers.
+pub(crate) fn inject_current(headers: &mut http::HeaderMap) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    struct Injector<'a>(&'a mut http::HeaderMap);
+    impl opentelemetry::propagation::Injector for Injector<'_> {
+        fn set(&mut self, key: &str, value: String) {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(key.as_bytes()),
+                http::HeaderValue::from_str(&value),
+            ) {
+                self.0.insert(name, value);
+            }
+        }
+    }
+    let context = tracing::Span::current().context();
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&context, &mut Injector(headers));
+    });
+}
 
 /// Turns recording on (telemetry does this when an exporter is configured).
 pub fn enable_metrics() {

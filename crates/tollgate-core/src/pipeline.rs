@@ -87,6 +87,16 @@ pub async fn run(
     mut request: GraphqlRequest,
 ) -> Result<PipelineResponse, ClientError> {
     let mut context = RequestContext::new();
+    if crate::observe::propagating() && !crate::observe::otel() {
+        let trace: Vec<_> = ["traceparent", "tracestate"]
+            .into_iter()
+            .filter_map(|name| {
+                let value = parts.headers.get(name)?;
+                Some((http::HeaderName::from_static(name), value.clone()))
+            })
+            .collect();
+        context.set_trace_headers(trace);
+    }
     for plugin in &runtime.plugins {
         let stage = RouterRequest {
             method: parts.method,

@@ -1,11 +1,16 @@
 //! Tollgate's observability setup: structured logging through `tracing` to
 //! stderr, as text or JSON, with the level from `--log-level`, `RUST_LOG` or
 //! the `log:` config section (in that order), and Prometheus metrics
-//! ([`metrics`]). OpenTelemetry tracing is not set up yet.
+//! ([`metrics`]) and OpenTelemetry tracing over OTLP ([`otel`]).
 
 pub mod metrics;
+pub mod otel;
 
 pub use crate::metrics::{MetricsConfig, PrometheusConfig, TelemetryConfig};
+pub use crate::otel::{OtlpConfig, OtlpProtocol, PropagationConfig, TracingConfig};
+pub use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -67,19 +72,38 @@ pub fn choose_filter(cli: Option<&str>, env: Option<&str>, config: &LogConfig) -
         .to_owned()
 }
 
-/// Installs the global subscriber. Calling it twice keeps the first one.
-pub fn init_logging(filter: &str, format: LogFormat) -> Result<(), LogSetupError> {
+/// Installs the global subscriber: the log format, and when `otel` is given
+/// the layer exporting spans through it. Calling it twice keeps the first.
+pub fn init_logging(
+    filter: &str,
+    format: LogFormat,
+    otel: Option<opentelemetry_sdk::trace::Tracer>,
+) -> Result<(), LogSetupError> {
     let env_filter = EnvFilter::try_new(filter).map_err(|e| LogSetupError::Filter {
         filter: filter.to_owned(),
         reason: e.to_string(),
     })?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(env_filter)
-        .with_writer(std::io::stderr);
-    let result = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    let (text, json) = match format {
+        LogFormat::Text => (
+            Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)),
+            None,
+        ),
+        LogFormat::Json => (
+            None,
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            ),
+        ),
     };
+    let otel = otel.map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer));
+    let result = tracing_subscriber::registry()
+        .with(env_filter)
+        .with(text)
+        .with(json)
+        .with(otel)
+        .try_init();
     // An already-installed subscriber (tests, embedding) is fine.
     let _ = result;
     Ok(())
@@ -100,7 +124,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_filters_and_formats() {
-        assert!(init_logging("tollgate=notalevel", LogFormat::Text).is_err());
+        assert!(init_logging("tollgate=notalevel", LogFormat::Text, None).is_err());
         let err = serde_yaml::from_str::<LogConfig>("format: xml").unwrap_err();
         assert!(err.to_string().contains("unknown variant `xml`"), "{err}");
     }

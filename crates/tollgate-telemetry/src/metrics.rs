@@ -17,6 +17,9 @@ pub struct TelemetryConfig {
     /// Metrics exporters.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Span export and trace-context propagation.
+    #[serde(default)]
+    pub tracing: crate::otel::TracingConfig,
 }
 
 /// `telemetry.metrics:`.

@@ -130,18 +130,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             dev_key,
         }) => {
             let loaded = config::load(&cli.config)?;
-            init_logging(&cli, &loaded)?;
-            run_dev(loaded, *demo_listen, dev_key).await
+            let tracing = init_logging(&cli, &loaded)?;
+            let result = run_dev(loaded, *demo_listen, dev_key).await;
+            flush_spans(tracing);
+            result
         }
         None => {
             let loaded = config::load(&cli.config)?;
-            init_logging(&cli, &loaded)?;
-            run_router(loaded).await
+            let tracing = init_logging(&cli, &loaded)?;
+            let result = run_router(loaded).await;
+            flush_spans(tracing);
+            result
         }
     }
 }
 
-fn init_logging(cli: &Cli, loaded: &LoadedConfig) -> anyhow::Result<()> {
+/// Exports the spans still buffered before the process exits.
+fn flush_spans(provider: Option<tollgate_telemetry::SdkTracerProvider>) {
+    if let Some(provider) = provider {
+        if let Err(error) = provider.shutdown() {
+            eprintln!("warning: exporting the last spans failed: {error}");
+        }
+    }
+}
+
+/// Sets up logging, and span export when `telemetry.tracing.otlp` is set.
+fn init_logging(
+    cli: &Cli,
+    loaded: &LoadedConfig,
+) -> anyhow::Result<Option<tollgate_telemetry::SdkTracerProvider>> {
     let env = std::env::var("RUST_LOG").ok();
     let filter = tollgate_telemetry::choose_filter(
         cli.log_level.as_deref(),
@@ -153,8 +170,13 @@ fn init_logging(cli: &Cli, loaded: &LoadedConfig) -> anyhow::Result<()> {
         Some(LogFormatArg::Text) => LogFormat::Text,
         None => loaded.config.log.format,
     };
-    tollgate_telemetry::init_logging(&filter, format).context("log")?;
-    Ok(())
+    let provider = match &loaded.config.telemetry.tracing.otlp {
+        Some(otlp) => Some(tollgate_telemetry::otel::tracer_provider(otlp)?),
+        None => None,
+    };
+    let tracer = provider.as_ref().map(tollgate_telemetry::otel::tracer);
+    tollgate_telemetry::init_logging(&filter, format, tracer).context("log")?;
+    Ok(provider)
 }
 
 async fn validate(path: &Path) -> anyhow::Result<()> {

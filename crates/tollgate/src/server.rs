@@ -47,6 +47,9 @@ pub enum StartError {
     /// The JWT plugin could not be built.
     #[error(transparent)]
     Jwt(#[from] JwtSetupError),
+    /// Span export is misconfigured.
+    #[error(transparent)]
+    Tracing(#[from] tollgate_telemetry::otel::TracingError),
     /// Metrics could not be set up.
     #[error(transparent)]
     Metrics(#[from] tollgate_telemetry::metrics::MetricsError),
@@ -127,6 +130,15 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
     .with_override_labels(&config.supergraph.override_labels);
     let runtime = Arc::new(RuntimeHandle::new(runtime));
     let app = tollgate_core::http::router(runtime.clone(), &config.http);
+    let tracing_config = &config.telemetry.tracing;
+    if tracing_config.propagation.trace_context {
+        tollgate_telemetry::otel::install_propagator();
+        tollgate_core::observe::enable_trace_propagation();
+    }
+    if let Some(otlp) = &tracing_config.otlp {
+        tollgate_telemetry::otel::validate(otlp)?;
+        tollgate_core::observe::enable_otel();
+    }
     let prometheus = &config.telemetry.metrics.prometheus;
     let metrics = if prometheus.enabled {
         let handle = tollgate_telemetry::metrics::prometheus_handle()?;

@@ -57,6 +57,15 @@ pub(super) async fn send(
             extensions: Map::new(),
         },
     };
+    if observe::propagating() {
+        if observe::otel() {
+            observe::inject_current(&mut request.headers);
+        } else {
+            for (name, value) in context.trace_headers() {
+                request.headers.insert(name.clone(), value.clone());
+            }
+        }
+    }
     for plugin in &runtime.plugins {
         if let ControlFlow::Break(error) = plugin.subgraph_request(context, &mut request) {
             return Err(error);
