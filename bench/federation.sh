@@ -2,7 +2,7 @@
 # Federation benchmark: requests/s and latency through the release router on
 # the demo subgraphs for operations touching 1, 2 and 4 subgraphs (entity
 # fetches, @requires, lists). No JWT. Loopback only; each run bounded by DURATION.
-# Usage: bench/federation.sh   (env: DURATION=8s CONNECTIONS=16 WARMUP=3s)
+# Usage: bench/federation.sh   (env: DURATION=8s CONNECTIONS=16 WARMUP=3s LOG_LEVEL=warn)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-8s}
@@ -26,7 +26,7 @@ subgraphs:
   products: { url: "http://127.0.0.1:$DEMO_PORT/products" }
   reviews: { url: "http://127.0.0.1:$DEMO_PORT/reviews" }
   inventory: { url: "http://127.0.0.1:$DEMO_PORT/inventory" }
-log: { level: warn }
+log: { level: ${LOG_LEVEL:-warn} }
 YAML
 "$BIN/tollgate" --config "$work/router.yaml" >"$work/router.log" 2>&1 &
 pids+=($!)

@@ -8,6 +8,11 @@ use std::time::Duration;
 
 use crate::response::GraphqlResponse;
 
+/// Target of the per-stage spans (`parse`, `validate`, `plan`, `execute`,
+/// `subgraph fetch`). Logging turns them off when no span exporter is
+/// configured, so they cost nothing then.
+pub const STAGE_TARGET: &str = "tollgate::stage";
+
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static PROPAGATE: AtomicBool = AtomicBool::new(false);
 static OTEL: AtomicBool = AtomicBool::new(false);

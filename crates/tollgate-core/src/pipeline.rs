@@ -18,6 +18,7 @@ use tracing::Instrument as _;
 use crate::context::RequestContext;
 use crate::error::{ClientError, InternalError};
 use crate::executor;
+use crate::observe::STAGE_TARGET;
 use crate::planner::{self, PlanError, QueryPlan};
 use crate::plugin::{ExecutionRequest, RouterRequest, SupergraphRequest, SupergraphResponse};
 use crate::request::GraphqlRequest;
@@ -145,7 +146,7 @@ pub async fn run(
     }
     let variables = coerce_variables(runtime, &prepared.operation, request.variables)?;
     let mut response = executor::execute(runtime, &context, &prepared, &variables)
-        .instrument(tracing::info_span!("execute"))
+        .instrument(tracing::info_span!(target: STAGE_TARGET, "execute"))
         .await?;
     if runtime.debug.expose_query_plan
         && parts
@@ -220,7 +221,7 @@ pub fn prepare(
             "GRAPHQL_PARSE_FAILED",
         )]));
     }
-    let ast = tracing::info_span!("parse").in_scope(|| {
+    let ast = tracing::info_span!(target: STAGE_TARGET, "parse").in_scope(|| {
         Parser::new()
             .recursion_limit(limits.max_parser_depth)
             .token_limit(limits.max_tokens)
@@ -228,7 +229,7 @@ pub fn prepare(
             .map_err(|e| ClientError::ParseFailed(diagnostics(&e.errors)))
     })?;
     let schema = runtime.supergraph.api_schema();
-    let document = tracing::info_span!("validate").in_scope(|| {
+    let document = tracing::info_span!(target: STAGE_TARGET, "validate").in_scope(|| {
         ast.to_executable_validate(schema)
             .map_err(|e| ClientError::ValidationFailed(diagnostics(&e.errors)))
     })?;
@@ -245,7 +246,7 @@ pub fn prepare(
     let plan = match runtime.plans.plans.get(&normalized) {
         Some(plan) => plan,
         None => {
-            let plan = tracing::info_span!("plan")
+            let plan = tracing::info_span!(target: STAGE_TARGET, "plan")
                 .in_scope(|| {
                     planner::plan_operation(&runtime.supergraph, &document, &operation, &labels)
                 })

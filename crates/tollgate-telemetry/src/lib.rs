@@ -72,6 +72,9 @@ pub fn choose_filter(cli: Option<&str>, env: Option<&str>, config: &LogConfig) -
         .to_owned()
 }
 
+/// Target of Tollgate's per-stage spans (the same as `tollgate_core::observe::STAGE_TARGET`).
+const STAGE_TARGET: &str = "tollgate::stage";
+
 /// Installs the global subscriber: the log format, and when `otel` is given
 /// the layer exporting spans through it. Calling it twice keeps the first.
 pub fn init_logging(
@@ -83,6 +86,18 @@ pub fn init_logging(
         filter: filter.to_owned(),
         reason: e.to_string(),
     })?;
+    // Per-stage spans only matter when exported: without an exporter they
+    // are off (unless the filter names them).
+    let env_filter = if otel.is_none() && !filter.contains(STAGE_TARGET) {
+        env_filter.add_directive(format!("{STAGE_TARGET}=off").parse().map_err(
+            |e: tracing_subscriber::filter::ParseError| LogSetupError::Filter {
+                filter: filter.to_owned(),
+                reason: e.to_string(),
+            },
+        )?)
+    } else {
+        env_filter
+    };
     let (text, json) = match format {
         LogFormat::Text => (
             Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)),

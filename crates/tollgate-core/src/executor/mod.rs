@@ -196,7 +196,7 @@ impl Run<'_> {
                 .path
                 .is_some()
                 .then(|| std::mem::take(&mut item.representations));
-            let span = tracing::info_span!("subgraph fetch", subgraph = %item.fetch.subgraph);
+            let span = tracing::info_span!(target: crate::observe::STAGE_TARGET, "subgraph fetch", subgraph = %item.fetch.subgraph);
             fetch::send(
                 self.runtime,
                 self.context,
