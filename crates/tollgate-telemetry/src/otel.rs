@@ -113,8 +113,15 @@ pub fn tracer_provider(config: &OtlpConfig) -> Result<SdkTracerProvider, Tracing
             .build(),
     }
     .map_err(|e| TracingError::Exporter(e.to_string()))?;
+    // Export from the Tokio runtime (the OTLP clients are async).
+    let processor =
+        opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
+            exporter,
+            opentelemetry_sdk::runtime::Tokio,
+        )
+        .build();
     Ok(SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
+        .with_span_processor(processor)
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
             config.sample_ratio,
         ))))

@@ -192,3 +192,107 @@ fn startup_errors_exit_non_zero_before_listening() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("supergraph.path"), "{stderr}");
 }
+
+/// A minimal OTLP/HTTP collector: records the request line and content
+/// type of each POST it receives, answers 200.
+fn fake_collector() -> (u16, std::sync::mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(32) {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buffer = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let head_end = loop {
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break None,
+                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                }
+                if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break Some(end + 4);
+                }
+            };
+            let Some(head_end) = head_end else { continue };
+            let head = String::from_utf8_lossy(&buffer[..head_end]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while buffer.len() < head_end + length {
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let content_type = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-type:"))
+                .unwrap_or("")
+                .trim()
+                .to_owned();
+            let request_line = head.lines().next().unwrap_or("").to_owned();
+            let _ = tx.send(format!("{request_line} | {content_type} | {length}"));
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn spans_are_exported_over_otlp_http() {
+    let (collector, received) = fake_collector();
+    let port = free_port();
+    let sg = root().join("schemas/supergraph.graphql");
+    let path = temp_config(
+        "otlp",
+        &format!(
+            "supergraph: {{ path: {} }}\nhttp: {{ listen: \"127.0.0.1:{port}\" }}\ntelemetry:\n  tracing:\n    otlp: {{ endpoint: \"http://127.0.0.1:{collector}/v1/traces\", protocol: http }}\n",
+            sg.display()
+        ),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["--config", path.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get_health(port).is_none() {
+        assert!(Instant::now() < deadline, "router did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let body = r#"{"query":"{ __typename }"}"#;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(
+            format!(
+                "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains(r#""__typename":"Query""#), "{answer}");
+
+    // Stopping flushes the buffered spans.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "router did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let export = received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the collector received spans");
+    assert!(export.starts_with("post /v1/traces"), "{export}");
+    assert!(export.contains("application/x-protobuf"), "{export}");
+}
