@@ -9,17 +9,7 @@ use serde_json::json;
 use tollgate_e2e::{recording_subgraph, temp_file, workspace_root, TestEnv};
 
 /// The claim-checking script from Apollo Router's documentation, verbatim.
-const APOLLO_EXAMPLE: &str = r#"
-fn supergraph_service(service) {
-    service.map_request(|request| {
-        let claims = request.context[APOLLO_AUTHENTICATION_JWT_CLAIMS];
-        if claims == () { throw #{ status: 401, message: "No claims presented in this request" }; }
-        if !claims.contains("iss") { throw #{ status: 401, message: "No issuer presented in this request" }; }
-        if claims["iss"] != "https://idp.local" { throw #{ status: 401, message: `Issuer ${claims.iss} is not accepted here` }; }
-        print(`claims: ${claims}`);
-    });
-}
-"#;
+const APOLLO_EXAMPLE: &str = include_str!("../examples/rhai/apollo_claim_check.rhai");
 
 fn now() -> u64 {
     std::time::SystemTime::now()

@@ -17,16 +17,7 @@ use tollgate_rhai::{RhaiConfig, RhaiPlugin, APOLLO_JWT_CLAIMS_KEY, JWT_CLAIMS_KE
 
 const ITERATIONS: u32 = 100_000;
 
-const SCRIPT: &str = r#"
-fn supergraph_service(service) {
-    service.map_request(|request| {
-        let claims = request.context[APOLLO_AUTHENTICATION_JWT_CLAIMS];
-        if claims == () { throw #{ status: 401, message: "No claims presented in this request" }; }
-        if !claims.contains("iss") { throw #{ status: 401, message: "No issuer presented in this request" }; }
-        if claims["iss"] != "https://idp.local" { throw #{ status: 401, message: `Issuer ${claims.iss} is not accepted here` }; }
-    });
-}
-"#;
+const SCRIPT: &str = include_str!("../../../examples/rhai/apollo_claim_check.rhai");
 
 fn main() {
     let dir = std::env::temp_dir().join(format!("tollgate-rhai-bench-{}", std::process::id()));
