@@ -343,3 +343,53 @@ async fn without_an_exporter_trace_context_passes_through() {
     assert_eq!(recorded[0].headers["traceparent"], traceparent);
     assert_eq!(recorded[0].headers["tracestate"], "vendor=1");
 }
+
+#[tokio::test]
+async fn header_rules_shape_what_subgraphs_receive() {
+    let (addr, log) = tollgate_e2e::recording_subgraph(json!({"data": {"topProducts": []}})).await;
+    let demo = tollgate_demo::spawn("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let yaml = format!(
+        r#"supergraph:
+  path: schemas/supergraph.graphql
+subgraphs:
+  products:
+    url: http://{addr}/products
+headers:
+  all:
+    request:
+      - propagate: {{ named: x-tenant }}
+      - propagate: {{ matching: "^x-trace-" }}
+      - propagate: {{ named: x-region, rename: x-zone, default: eu }}
+  subgraphs:
+    products:
+      request:
+        - insert: {{ name: x-source, value: tollgate }}
+        - remove: {{ named: x-trace-secret }}
+"#
+    );
+    let env = TestEnv::start_yaml(demo, &yaml).await;
+    let response = env
+        .post_with(
+            json!({"query": "{ topProducts { upc } }"}),
+            &[
+                ("x-tenant", "acme"),
+                ("x-trace-id", "t-1"),
+                ("x-trace-secret", "s"),
+                ("authorization", "Bearer not-forwarded"),
+                ("cookie", "session=1"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    let recorded = log.lock().unwrap().clone();
+    let headers = &recorded[0].headers;
+    assert_eq!(headers["x-tenant"], "acme");
+    assert_eq!(headers["x-trace-id"], "t-1");
+    assert_eq!(headers["x-zone"], "eu");
+    assert_eq!(headers["x-source"], "tollgate");
+    assert!(headers.get("x-trace-secret").is_none());
+    assert!(headers.get("authorization").is_none());
+    assert!(headers.get("cookie").is_none());
+}

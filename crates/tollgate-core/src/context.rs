@@ -9,6 +9,10 @@ use serde_json::Value;
 
 static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Context key of verified JWT claims (written by the JWT plugin, read by
+/// scripts and header rules).
+pub const JWT_CLAIMS_KEY: &str = "tollgate::authentication::jwt_claims";
+
 /// State that lives for one client request and is visible to every stage.
 #[derive(Debug, Default)]
 pub struct RequestContext {
@@ -16,6 +20,7 @@ pub struct RequestContext {
     entries: HashMap<String, Arc<Value>>,
     aliases: Vec<(&'static str, &'static str)>,
     trace_headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    client_headers: Option<Arc<http::HeaderMap>>,
 }
 
 impl RequestContext {
@@ -26,6 +31,7 @@ impl RequestContext {
             entries: HashMap::new(),
             aliases: Vec::new(),
             trace_headers: Vec::new(),
+            client_headers: None,
         }
     }
 
@@ -34,6 +40,16 @@ impl RequestContext {
     /// when propagation is on and the router does not export spans itself.
     pub fn trace_headers(&self) -> &[(http::HeaderName, http::HeaderValue)] {
         &self.trace_headers
+    }
+
+    /// The client's request headers, kept when header rules need them.
+    pub fn client_headers(&self) -> Option<&http::HeaderMap> {
+        self.client_headers.as_deref()
+    }
+
+    /// Keeps the client's request headers for header rules.
+    pub fn set_client_headers(&mut self, headers: Arc<http::HeaderMap>) {
+        self.client_headers = Some(headers);
     }
 
     /// Records the client's trace headers.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod executor;
+pub mod headers;
 pub mod http;
 pub mod observe;
 pub mod pipeline;

@@ -88,6 +88,9 @@ pub async fn run(
     mut request: GraphqlRequest,
 ) -> Result<PipelineResponse, ClientError> {
     let mut context = RequestContext::new();
+    if !runtime.headers.is_empty() {
+        context.set_client_headers(Arc::new(parts.headers.clone()));
+    }
     if crate::observe::propagating() && !crate::observe::otel() {
         let trace: Vec<_> = ["traceparent", "tracestate"]
             .into_iter()

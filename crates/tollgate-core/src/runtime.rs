@@ -61,6 +61,7 @@ pub struct Runtime {
     /// Per supergraph override label: `Some(p)` rolled on with probability
     /// `p` percent, `None` fixed (on when configured).
     pub(crate) labels: Vec<LabelRule>,
+    pub(crate) headers: crate::headers::HeaderPlan,
 }
 
 /// How one progressive-override label is decided per request.
@@ -125,7 +126,23 @@ impl Runtime {
             debug,
             plans,
             labels,
+            headers: crate::headers::HeaderPlan::default(),
         })
+    }
+
+    /// Adds the `headers:` rules (checked against the supergraph's subgraphs).
+    pub fn with_header_rules(
+        mut self,
+        config: &crate::headers::HeadersConfig,
+    ) -> Result<Self, crate::headers::HeaderRuleError> {
+        let names: Vec<String> = self
+            .supergraph
+            .subgraphs()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        self.headers = crate::headers::HeaderPlan::compile(config, &names)?;
+        Ok(self)
     }
 
     /// Treats these progressive-override labels as on (labels of the form

@@ -34,7 +34,7 @@ use provider::KeyStore;
 use token::ClaimRules;
 
 /// Context key under which verified claims are stored.
-pub const CLAIMS_CONTEXT_KEY: &str = "tollgate::authentication::jwt_claims";
+pub const CLAIMS_CONTEXT_KEY: &str = tollgate_core::context::JWT_CLAIMS_KEY;
 /// The same claims under Apollo Router's key, so its scripts run unchanged.
 pub const APOLLO_CLAIMS_CONTEXT_KEY: &str = "apollo::authentication::jwt_claims";
 

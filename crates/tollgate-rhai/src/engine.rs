@@ -14,7 +14,7 @@ use sha2::Digest as _;
 use crate::config::RhaiLimits;
 
 /// Context key of verified JWT claims (Tollgate's own name).
-pub const JWT_CLAIMS_KEY: &str = "tollgate::authentication::jwt_claims";
+pub const JWT_CLAIMS_KEY: &str = tollgate_core::context::JWT_CLAIMS_KEY;
 /// The same claims under Apollo Router's key.
 pub const APOLLO_JWT_CLAIMS_KEY: &str = "apollo::authentication::jwt_claims";
 

@@ -47,6 +47,9 @@ pub enum StartError {
     /// The JWT plugin could not be built.
     #[error(transparent)]
     Jwt(#[from] JwtSetupError),
+    /// A header rule is invalid.
+    #[error(transparent)]
+    Headers(#[from] tollgate_core::headers::HeaderRuleError),
     /// Span export is misconfigured.
     #[error(transparent)]
     Tracing(#[from] tollgate_telemetry::otel::TracingError),
@@ -127,7 +130,8 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
         client,
         plugins,
     )?
-    .with_override_labels(&config.supergraph.override_labels);
+    .with_override_labels(&config.supergraph.override_labels)
+    .with_header_rules(&config.headers)?;
     let runtime = Arc::new(RuntimeHandle::new(runtime));
     let app = tollgate_core::http::router(runtime.clone(), &config.http);
     let tracing_config = &config.telemetry.tracing;

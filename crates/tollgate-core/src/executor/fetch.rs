@@ -57,6 +57,11 @@ pub(super) async fn send(
             extensions: Map::new(),
         },
     };
+    if let Some(client) = context.client_headers() {
+        runtime
+            .headers
+            .apply(fetch.graph, client, context, &mut request.headers);
+    }
     if observe::propagating() {
         if observe::otel() {
             observe::inject_current(&mut request.headers);

@@ -38,6 +38,9 @@ pub struct Config {
     /// Metrics (and, later, tracing) exporters.
     #[serde(default)]
     pub telemetry: tollgate_telemetry::TelemetryConfig,
+    /// Header rules for subgraph requests.
+    #[serde(default)]
+    pub headers: tollgate_core::headers::HeadersConfig,
     /// Rhai scripts; absent: no scripting.
     #[serde(default)]
     pub rhai: Option<tollgate_rhai::RhaiConfig>,
