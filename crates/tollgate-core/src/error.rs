@@ -169,6 +169,7 @@ pub const ERROR_CODES: &[&str] = &[
     "SUBREQUEST_HTTP_ERROR",
     "SUBREQUEST_MALFORMED_RESPONSE",
     "RESPONSE_VALIDATION_FAILED",
+    "UNAUTHORIZED_FIELD_OR_TYPE",
 ];
 
 /// A failure inside the router. Logged with its detail, never shown to clients.

@@ -8,6 +8,7 @@
 //! - [`http`]: the axum app serving GraphQL over HTTP and health.
 //! - [`error`], [`response`], [`context`], [`config`]: shared types.
 
+pub mod authorization;
 pub mod config;
 pub mod context;
 pub mod error;

@@ -136,6 +136,15 @@ pub(crate) fn subgraph_request(subgraph: &str, result: &'static str, elapsed: Du
         .record(elapsed.as_secs_f64());
 }
 
+/// Fields refused by authorization (or, in a dry run, that would be).
+pub(crate) fn unauthorized(fields: usize, dry_run: bool) {
+    if !enabled() {
+        return;
+    }
+    metrics::counter!("tollgate_authorization_denied_fields_total", "dry_run" => if dry_run { "true" } else { "false" })
+        .increment(fields as u64);
+}
+
 /// A plan cache lookup.
 pub(crate) fn plan_cache(hit: bool, size: usize) {
     if !enabled() {

@@ -135,6 +135,15 @@ pub async fn run(
         )));
     }
 
+    let authorized = crate::authorization::authorize(
+        &runtime.supergraph,
+        &runtime.authorization,
+        runtime.scopes_claim.as_deref(),
+        &prepared,
+        &context,
+        |document| plan_document(runtime, document, request.operation_name.as_deref()),
+    )?;
+
     for plugin in &runtime.plugins {
         let stage = ExecutionRequest {
             method: parts.method,
@@ -148,9 +157,16 @@ pub async fn run(
         }
     }
     let variables = coerce_variables(runtime, &prepared.operation, request.variables)?;
-    let mut response = executor::execute(runtime, &context, &prepared, &variables)
-        .instrument(tracing::info_span!(target: STAGE_TARGET, "execute"))
-        .await?;
+    let mut response = executor::execute(
+        runtime,
+        &context,
+        &authorized.plan_from,
+        &prepared,
+        &authorized.denied,
+        &variables,
+    )
+    .instrument(tracing::info_span!(target: STAGE_TARGET, "execute"))
+    .await?;
     if runtime.debug.expose_query_plan
         && parts
             .headers
@@ -272,6 +288,46 @@ pub fn prepare(
     runtime.plans.cache.insert(key, prepared.clone());
     crate::observe::plan_cache(false, runtime.plans.len());
     Ok(prepared)
+}
+
+/// Plans an already validated document (the client's operation with
+/// unauthorized fields removed), through the plan cache.
+fn plan_document(
+    runtime: &Runtime,
+    document: Valid<ExecutableDocument>,
+    operation_name: Option<&str>,
+) -> Result<Arc<PreparedOperation>, ClientError> {
+    let labels = runtime.roll_labels();
+    let operation = document
+        .operations
+        .get(operation_name)
+        .map_err(|e| ClientError::UnknownOperationName(e.message().to_string()))?
+        .clone();
+    let key = cache_key(
+        &document.serialize().no_indent().to_string(),
+        operation_name,
+        &labels,
+    );
+    let plan = match runtime.plans.plans.get(&key) {
+        Some(plan) => plan,
+        None => {
+            let plan = planner::plan_operation(&runtime.supergraph, &document, &operation, &labels)
+                .map_err(|e| match e {
+                    PlanError::Unsatisfiable(_) => ClientError::PlanningFailed(e.to_string()),
+                    PlanError::Internal(detail) => {
+                        ClientError::from(InternalError::Operation(detail))
+                    }
+                })?;
+            let plan = Arc::new(plan);
+            runtime.plans.plans.insert(key, plan.clone());
+            plan
+        }
+    };
+    Ok(Arc::new(PreparedOperation {
+        document,
+        operation,
+        plan,
+    }))
 }
 
 fn cache_key(query: &str, operation_name: Option<&str>, labels: &[bool]) -> [u8; 32] {

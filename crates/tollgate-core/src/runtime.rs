@@ -62,6 +62,8 @@ pub struct Runtime {
     /// `p` percent, `None` fixed (on when configured).
     pub(crate) labels: Vec<LabelRule>,
     pub(crate) headers: crate::headers::HeaderPlan,
+    pub(crate) authorization: crate::authorization::AuthorizationConfig,
+    pub(crate) scopes_claim: Option<String>,
 }
 
 /// How one progressive-override label is decided per request.
@@ -127,7 +129,21 @@ impl Runtime {
             plans,
             labels,
             headers: crate::headers::HeaderPlan::default(),
+            authorization: crate::authorization::AuthorizationConfig::default(),
+            scopes_claim: None,
         })
+    }
+
+    /// Sets how the supergraph's authorization directives are enforced and
+    /// which claim holds the caller's scopes (`scope`, else `scopes`, by default).
+    pub fn with_authorization(
+        mut self,
+        config: crate::authorization::AuthorizationConfig,
+        scopes_claim: Option<String>,
+    ) -> Self {
+        self.authorization = config;
+        self.scopes_claim = scopes_claim;
+        self
     }
 
     /// Adds the `headers:` rules (checked against the supergraph's subgraphs).

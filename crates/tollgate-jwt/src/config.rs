@@ -40,6 +40,10 @@ pub struct JwtConfig {
     /// Require an `exp` claim.
     #[serde(default = "default_true")]
     pub require_exp: bool,
+    /// Claim holding the caller's scopes for `@requiresScopes` (a
+    /// space-delimited string or an array); default `scope`, then `scopes`.
+    #[serde(default)]
+    pub scopes_claim: Option<String>,
     /// Largest accepted token, in bytes; larger tokens are refused before decoding.
     #[serde(default = "default_max_token_bytes")]
     pub max_token_bytes: usize,

@@ -131,7 +131,11 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
         plugins,
     )?
     .with_override_labels(&config.supergraph.override_labels)
-    .with_header_rules(&config.headers)?;
+    .with_header_rules(&config.headers)?
+    .with_authorization(
+        config.authorization.clone(),
+        config.jwt.as_ref().and_then(|j| j.scopes_claim.clone()),
+    );
     let runtime = Arc::new(RuntimeHandle::new(runtime));
     let app = tollgate_core::http::router(runtime.clone(), &config.http);
     let tracing_config = &config.telemetry.tracing;

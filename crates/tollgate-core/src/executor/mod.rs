@@ -29,11 +29,16 @@ struct State {
     errors: Vec<GraphqlError>,
 }
 
-/// Runs a prepared operation with coerced variables.
+/// Runs a prepared operation with coerced variables. `plan_from` supplies
+/// the plan (the operation without unauthorized fields); the response is
+/// shaped for `prepared`, the client's operation, with the `denied` fields
+/// answered by an authorization error.
 pub async fn execute(
     runtime: &Runtime,
     context: &RequestContext,
+    plan_from: &PreparedOperation,
     prepared: &PreparedOperation,
+    denied: &std::collections::HashSet<usize>,
     variables: &Valid<JsonMap>,
 ) -> Result<GraphqlResponse, ClientError> {
     let json_variables = match serde_json::to_value(&**variables).map_err(InternalError::from)? {
@@ -44,7 +49,7 @@ pub async fn execute(
         data: Value::Object(Map::new()),
         errors: Vec::new(),
     };
-    if let Some(node) = &prepared.plan.node {
+    if let Some(node) = &plan_from.plan.node {
         let run = Run {
             runtime,
             context,
@@ -52,7 +57,7 @@ pub async fn execute(
         };
         run.node(node, &mut state).await?;
     }
-    if prepared.plan.has_introspection {
+    if plan_from.plan.has_introspection {
         introspect(runtime, prepared, variables, &mut state)?;
     }
     let data = shape::shape(
@@ -60,6 +65,7 @@ pub async fn execute(
         &prepared.document,
         &prepared.operation,
         variables,
+        denied,
         &state.data,
         &mut state.errors,
     );

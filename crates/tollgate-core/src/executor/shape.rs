@@ -25,6 +25,7 @@ pub(super) fn shape(
     document: &ExecutableDocument,
     operation: &Operation,
     variables: &Valid<JsonMap>,
+    denied: &HashSet<usize>,
     data: &Value,
     errors: &mut Vec<GraphqlError>,
 ) -> Value {
@@ -33,6 +34,7 @@ pub(super) fn shape(
         schema,
         document,
         variables,
+        denied,
         errors,
         had_errors,
         path: Vec::new(),
@@ -50,6 +52,8 @@ struct Shaper<'a> {
     schema: &'a Valid<Schema>,
     document: &'a ExecutableDocument,
     variables: &'a Valid<JsonMap>,
+    /// Field nodes authorization refused.
+    denied: &'a HashSet<usize>,
     errors: &'a mut Vec<GraphqlError>,
     /// Whether fetches reported errors (then a missing value is explained
     /// by them and gets no error of its own).
@@ -91,6 +95,25 @@ impl<'a> Shaper<'a> {
                 .map(|def| def.ty.clone())
                 .unwrap_or_else(|_| first.definition.ty.clone());
             self.path.push(Value::String(key.to_string()));
+            if !self.denied.is_empty()
+                && group
+                    .iter()
+                    .any(|f| self.denied.contains(&crate::authorization::field_id(f)))
+            {
+                self.errors.push(
+                    GraphqlError::new(
+                        "Unauthorized field or type",
+                        crate::authorization::UNAUTHORIZED_CODE,
+                    )
+                    .with_path(self.path.clone()),
+                );
+                self.path.pop();
+                if ty.is_non_null() {
+                    return None;
+                }
+                out.insert(key.to_string(), Value::Null);
+                continue;
+            }
             let value = self.value(&ty, type_name, &group, data.get(key.as_str()));
             self.path.pop();
             out.insert(key.to_string(), value?);

@@ -3,6 +3,7 @@
 //! and the API schema clients query and introspect.
 
 mod api_schema;
+pub mod auth;
 pub mod join;
 pub mod links;
 
@@ -44,6 +45,7 @@ pub struct Supergraph {
     implementers: HashMap<Name, Implementers>,
     subgraphs: Vec<SubgraphInfo>,
     join: JoinTables,
+    auth: auth::AuthRules,
     hash: String,
 }
 
@@ -70,6 +72,7 @@ impl Supergraph {
         let subgraphs = join::read_subgraphs(&schema, join)?;
         let tables = join::read_tables(&schema, join, &subgraphs)?;
         let api_schema = api_schema::api_schema(&schema, &links)?;
+        let auth = auth::read(&schema, &links);
         let implementers = api_schema.implementers_map();
         let digest = Sha256::digest(sdl.as_bytes());
         let mut hash = String::with_capacity(64);
@@ -82,6 +85,7 @@ impl Supergraph {
             implementers,
             subgraphs,
             join: tables,
+            auth,
             hash,
         })
     }
@@ -117,6 +121,11 @@ impl Supergraph {
     /// Type and field ownership tables.
     pub fn join(&self) -> &JoinTables {
         &self.join
+    }
+
+    /// Authorization requirements (`@authenticated`, `@requiresScopes`, `@policy`).
+    pub fn auth(&self) -> &auth::AuthRules {
+        &self.auth
     }
 
     /// Hex SHA-256 of the SDL text.

@@ -38,6 +38,9 @@ pub struct Config {
     /// Metrics (and, later, tracing) exporters.
     #[serde(default)]
     pub telemetry: tollgate_telemetry::TelemetryConfig,
+    /// How `@authenticated`, `@requiresScopes` and `@policy` are enforced.
+    #[serde(default)]
+    pub authorization: tollgate_core::authorization::AuthorizationConfig,
     /// Header rules for subgraph requests.
     #[serde(default)]
     pub headers: tollgate_core::headers::HeadersConfig,
