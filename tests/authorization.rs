@@ -15,6 +15,7 @@ fn supergraph(addr: std::net::SocketAddr) -> String {
   @link(url: "https://specs.apollo.dev/join/v0.3", for: EXECUTION)
   @link(url: "https://specs.apollo.dev/authenticated/v0.1", for: SECURITY)
   @link(url: "https://specs.apollo.dev/requiresScopes/v0.1", for: SECURITY)
+  @link(url: "https://specs.apollo.dev/policy/v0.1", for: SECURITY)
 {{
   query: Query
 }}
@@ -23,6 +24,8 @@ fn supergraph(addr: std::net::SocketAddr) -> String {
 directive @authenticated on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM
 directive @requiresScopes(scopes: [[requiresScopes__Scope!]!]!) on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM
 scalar requiresScopes__Scope
+directive @policy(policies: [[policy__Policy!]!]!) on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM
+scalar policy__Policy
 
 enum join__Graph {{
   A @join__graph(name: "a", url: "http://{addr}/a")
@@ -33,6 +36,7 @@ type Query @join__type(graph: A) {{
   me: User @authenticated
   admin: String @requiresScopes(scopes: [["admin"], ["root", "ops"]])
   things: [Thing]
+  report: String @policy(policies: [["admin"]])
 }}
 
 type User @join__type(graph: A) {{
@@ -49,7 +53,7 @@ type Thing @join__type(graph: A) {{
     )
 }
 
-const ANSWER: &str = r#"{"data": {"public": "p", "me": {"id": "1"}, "admin": "adm",
+const ANSWER: &str = r#"{"data": {"public": "p", "me": {"id": "1"}, "admin": "adm", "report": "r",
   "things": [{"id": "1", "secret": "x", "code": "c1"}, {"id": "2", "secret": "y", "code": "c2"}]}}"#;
 
 fn token(scope: &str) -> String {
@@ -65,7 +69,7 @@ fn token(scope: &str) -> String {
         "Bearer {}",
         jsonwebtoken::encode(
             &header,
-            &json!({"sub": "1", "exp": exp, "scope": scope}),
+            &json!({"sub": "1", "exp": exp, "scope": scope, "role": scope}),
             &EncodingKey::from_rsa_pem(&pem).unwrap(),
         )
         .unwrap()
@@ -183,4 +187,55 @@ async fn reject_and_dry_run_modes() {
     let response = env.post(json!({"query": "{ admin }"})).await;
     assert_eq!(response.body, json!({"data": {"admin": "adm"}}));
     assert!(last_query(&log).contains("admin"));
+}
+
+/// Grants each required policy whose name equals the caller's `role` claim.
+const POLICY_SCRIPT: &str = r#"
+fn supergraph_service(service) {
+    service.map_request(|request| {
+        let policies = request.context["apollo::authorization::required_policies"];
+        if policies != () {
+            let claims = request.context[JWT_CLAIMS];
+            for key in policies.keys() {
+                policies[key] = claims != () && claims.role == key;
+            }
+            request.context["apollo::authorization::required_policies"] = policies;
+        }
+    });
+}
+"#;
+
+#[tokio::test]
+async fn policies_are_decided_by_scripts() {
+    let script = temp_file("main.rhai", POLICY_SCRIPT);
+    let (env, log) = start(&format!(
+        "rhai:\n  scripts: {}\n",
+        script.parent().unwrap().display()
+    ))
+    .await;
+    let response = env.post(json!({"query": "{ public report }"})).await;
+    assert_eq!(
+        response.body["data"],
+        json!({"public": "p", "report": null})
+    );
+    assert_eq!(error_paths(&response.body), vec![json!(["report"])]);
+    assert!(!last_query(&log).contains("report"));
+
+    let auth = token("admin");
+    let response = env
+        .post_with(
+            json!({"query": "{ public report }"}),
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(
+        response.body,
+        json!({"data": {"public": "p", "report": "r"}})
+    );
+
+    let auth = token("viewer");
+    let response = env
+        .post_with(json!({"query": "{ report }"}), &[("authorization", &auth)])
+        .await;
+    assert_eq!(response.body["data"], json!({"report": null}));
 }

@@ -21,6 +21,11 @@ use crate::pipeline::PreparedOperation;
 use crate::supergraph::auth::Requirement;
 use crate::supergraph::Supergraph;
 
+/// Context key of the policies an operation needs: a map from policy name
+/// to `null`, which a script sets to `true` to grant (unset means denied).
+/// Apollo Router's key, so its policy scripts run unchanged.
+pub const POLICIES_KEY: &str = "apollo::authorization::required_policies";
+
 /// Error code of an unauthorized field.
 pub const UNAUTHORIZED_CODE: &str = "UNAUTHORIZED_FIELD_OR_TYPE";
 
@@ -45,6 +50,7 @@ pub(crate) fn field_id(field: &Node<Field>) -> usize {
 struct Caller {
     authenticated: bool,
     scopes: HashSet<String>,
+    granted: HashSet<String>,
 }
 
 impl Caller {
@@ -66,9 +72,18 @@ impl Caller {
                 _ => {}
             }
         }
+        let granted = match context.get(POLICIES_KEY) {
+            Some(Value::Object(policies)) => policies
+                .iter()
+                .filter(|(_, v)| **v == Value::Bool(true))
+                .map(|(k, _)| k.clone())
+                .collect(),
+            _ => HashSet::new(),
+        };
         Self {
             authenticated: claims.is_some(),
             scopes,
+            granted,
         }
     }
 
@@ -84,10 +99,94 @@ impl Caller {
                 return false;
             }
         }
-        // Policies are granted by a policy hook, which this version does not
-        // have: a field under `@policy` is never authorized.
-        requirement.policies.is_none()
+        match &requirement.policies {
+            // Granted by scripts through the context (unset: denied).
+            Some(sets) => sets
+                .iter()
+                .any(|set| set.iter().all(|p| self.granted.contains(p))),
+            None => true,
+        }
     }
+}
+
+/// The policies the fields of an operation name, for scripts to decide.
+pub fn required_policies(
+    supergraph: &Supergraph,
+    document: &ExecutableDocument,
+    selection_set: &SelectionSet,
+) -> std::collections::BTreeSet<String> {
+    fn walk(
+        supergraph: &Supergraph,
+        document: &ExecutableDocument,
+        set: &SelectionSet,
+        out: &mut std::collections::BTreeSet<String>,
+        visited: &mut HashSet<apollo_compiler::Name>,
+        depth: usize,
+    ) {
+        if depth > 256 {
+            return;
+        }
+        let rules = supergraph.auth();
+        for selection in &set.selections {
+            match selection {
+                Selection::Field(field) => {
+                    for requirement in [
+                        rules.on_field(&set.ty, &field.name),
+                        rules.on_type(field.selection_set.ty.as_str()),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
+                        for policies in requirement.policies.iter().flatten() {
+                            out.extend(policies.iter().cloned());
+                        }
+                    }
+                    walk(
+                        supergraph,
+                        document,
+                        &field.selection_set,
+                        out,
+                        visited,
+                        depth + 1,
+                    );
+                }
+                Selection::InlineFragment(inline) => {
+                    walk(
+                        supergraph,
+                        document,
+                        &inline.selection_set,
+                        out,
+                        visited,
+                        depth + 1,
+                    );
+                }
+                Selection::FragmentSpread(spread) => {
+                    if visited.insert(spread.fragment_name.clone()) {
+                        if let Some(fragment) = document.fragments.get(&spread.fragment_name) {
+                            walk(
+                                supergraph,
+                                document,
+                                &fragment.selection_set,
+                                out,
+                                visited,
+                                depth + 1,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(
+        supergraph,
+        document,
+        selection_set,
+        &mut out,
+        &mut HashSet::new(),
+        0,
+    );
+    out
 }
 
 /// The unauthorized field nodes of the operation.
@@ -306,6 +405,12 @@ mod tests {
             policies: Some(vec![vec!["p".to_owned()]]),
             ..Requirement::default()
         };
-        assert!(!string.satisfies(&policy), "policies are never granted yet");
+        assert!(!string.satisfies(&policy), "unset policies are denied");
+        let mut context = RequestContext::new();
+        context.insert(JWT_CLAIMS_KEY, json!({"sub": "1"}));
+        context.insert(POLICIES_KEY, json!({"p": true, "q": false}));
+        assert!(Caller::from_context(&context, None).satisfies(&policy));
+        context.insert(POLICIES_KEY, json!({"p": false}));
+        assert!(!Caller::from_context(&context, None).satisfies(&policy));
     }
 }

@@ -113,6 +113,27 @@ pub async fn run(
         }
     }
 
+    if runtime.supergraph.auth().has_policies() {
+        // Scripts decide policies at the supergraph stage: tell them which
+        // ones this operation needs (errors surface again below).
+        if let Ok(prepared) = prepare(runtime, &request.query, request.operation_name.as_deref()) {
+            let policies = crate::authorization::required_policies(
+                &runtime.supergraph,
+                &prepared.document,
+                &prepared.operation.selection_set,
+            );
+            if !policies.is_empty() {
+                let map = policies
+                    .into_iter()
+                    .map(|p| (p, serde_json::Value::Null))
+                    .collect::<serde_json::Map<_, _>>();
+                context.insert(
+                    crate::authorization::POLICIES_KEY,
+                    serde_json::Value::Object(map),
+                );
+            }
+        }
+    }
     for plugin in &runtime.plugins {
         let stage = SupergraphRequest {
             method: parts.method,

@@ -40,6 +40,14 @@ impl AuthRules {
         self.types.is_empty() && self.fields.is_empty()
     }
 
+    /// Whether any element carries `@policy`.
+    pub fn has_policies(&self) -> bool {
+        self.types
+            .values()
+            .chain(self.fields.values())
+            .any(|r| r.policies.is_some())
+    }
+
     /// The requirement of a type, if any.
     pub fn on_type(&self, name: &str) -> Option<&Requirement> {
         self.types.get(name)
