@@ -109,155 +109,103 @@ impl Caller {
     }
 }
 
-/// The policies the fields of an operation name, for scripts to decide.
-pub fn required_policies(
-    supergraph: &Supergraph,
+/// Visits the fields of a selection (through fragments, each fragment
+/// once) with their parent type; `visit` says whether to go below a field.
+fn visit_fields(
     document: &ExecutableDocument,
-    selection_set: &SelectionSet,
-) -> std::collections::BTreeSet<String> {
-    fn walk(
-        supergraph: &Supergraph,
-        document: &ExecutableDocument,
-        set: &SelectionSet,
-        out: &mut std::collections::BTreeSet<String>,
-        visited: &mut HashSet<apollo_compiler::Name>,
-        depth: usize,
-    ) {
-        if depth > 256 {
-            return;
-        }
-        let rules = supergraph.auth();
-        for selection in &set.selections {
-            match selection {
-                Selection::Field(field) => {
-                    for requirement in [
-                        rules.on_field(&set.ty, &field.name),
-                        rules.on_type(field.selection_set.ty.as_str()),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    {
-                        for policies in requirement.policies.iter().flatten() {
-                            out.extend(policies.iter().cloned());
-                        }
-                    }
-                    walk(
-                        supergraph,
-                        document,
-                        &field.selection_set,
-                        out,
-                        visited,
-                        depth + 1,
-                    );
-                }
-                Selection::InlineFragment(inline) => {
-                    walk(
-                        supergraph,
-                        document,
-                        &inline.selection_set,
-                        out,
-                        visited,
-                        depth + 1,
-                    );
-                }
-                Selection::FragmentSpread(spread) => {
-                    if visited.insert(spread.fragment_name.clone()) {
-                        if let Some(fragment) = document.fragments.get(&spread.fragment_name) {
-                            walk(
-                                supergraph,
-                                document,
-                                &fragment.selection_set,
-                                out,
-                                visited,
-                                depth + 1,
-                            );
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let mut out = std::collections::BTreeSet::new();
-    walk(
-        supergraph,
-        document,
-        selection_set,
-        &mut out,
-        &mut HashSet::new(),
-        0,
-    );
-    out
-}
-
-/// The unauthorized field nodes of the operation.
-fn unauthorized_fields(
-    supergraph: &Supergraph,
-    document: &ExecutableDocument,
-    selection_set: &SelectionSet,
-    caller: &Caller,
-    out: &mut HashSet<usize>,
+    set: &SelectionSet,
+    visit: &mut dyn FnMut(&apollo_compiler::Name, &Node<Field>) -> bool,
     visited: &mut HashSet<apollo_compiler::Name>,
     depth: usize,
 ) {
     if depth > 256 {
         return;
     }
-    let rules = supergraph.auth();
-    for selection in &selection_set.selections {
+    for selection in &set.selections {
         match selection {
             Selection::Field(field) => {
-                if field.name.starts_with("__") {
-                    continue;
-                }
-                let denied = [
-                    rules.on_field(&selection_set.ty, &field.name),
-                    rules.on_type(field.selection_set.ty.as_str()),
-                ]
-                .into_iter()
-                .flatten()
-                .any(|r| !caller.satisfies(r));
-                if denied {
-                    out.insert(field_id(field));
-                } else {
-                    unauthorized_fields(
-                        supergraph,
-                        document,
-                        &field.selection_set,
-                        caller,
-                        out,
-                        visited,
-                        depth + 1,
-                    );
+                if visit(&set.ty, field) {
+                    visit_fields(document, &field.selection_set, visit, visited, depth + 1);
                 }
             }
             Selection::InlineFragment(inline) => {
-                unauthorized_fields(
-                    supergraph,
-                    document,
-                    &inline.selection_set,
-                    caller,
-                    out,
-                    visited,
-                    depth + 1,
-                );
+                visit_fields(document, &inline.selection_set, visit, visited, depth + 1);
             }
             Selection::FragmentSpread(spread) => {
                 if visited.insert(spread.fragment_name.clone()) {
                     if let Some(fragment) = document.fragments.get(&spread.fragment_name) {
-                        unauthorized_fields(
-                            supergraph,
-                            document,
-                            &fragment.selection_set,
-                            caller,
-                            out,
-                            visited,
-                            depth + 1,
-                        );
+                        visit_fields(document, &fragment.selection_set, visit, visited, depth + 1);
                     }
                 }
             }
         }
     }
+}
+
+/// The requirements on a field and on its return type.
+fn requirements<'a>(
+    supergraph: &'a Supergraph,
+    parent: &apollo_compiler::Name,
+    field: &Field,
+) -> impl Iterator<Item = &'a Requirement> {
+    let rules = supergraph.auth();
+    [
+        rules.on_field(parent, &field.name),
+        rules.on_type(field.selection_set.ty.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// The policies the fields of an operation name, for scripts to decide.
+pub fn required_policies(
+    supergraph: &Supergraph,
+    document: &ExecutableDocument,
+    selection_set: &SelectionSet,
+) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    visit_fields(
+        document,
+        selection_set,
+        &mut |parent, field| {
+            for requirement in requirements(supergraph, parent, field) {
+                for policies in requirement.policies.iter().flatten() {
+                    out.extend(policies.iter().cloned());
+                }
+            }
+            true
+        },
+        &mut HashSet::new(),
+        0,
+    );
+    out
+}
+
+/// The unauthorized field nodes of the operation (not looking below them).
+fn unauthorized_fields(
+    supergraph: &Supergraph,
+    document: &ExecutableDocument,
+    selection_set: &SelectionSet,
+    caller: &Caller,
+) -> HashSet<usize> {
+    let mut out = HashSet::new();
+    visit_fields(
+        document,
+        selection_set,
+        &mut |parent, field| {
+            if field.name.starts_with("__") {
+                return false;
+            }
+            let denied = requirements(supergraph, parent, field).any(|r| !caller.satisfies(r));
+            if denied {
+                out.insert(field_id(field));
+            }
+            !denied
+        },
+        &mut HashSet::new(),
+        0,
+    );
+    out
 }
 
 /// What the request may run: the operation to plan (unauthorized fields
@@ -284,15 +232,11 @@ pub(crate) fn authorize(
         return Ok(unchanged());
     }
     let caller = Caller::from_context(context, scopes_claim);
-    let mut denied = HashSet::new();
-    unauthorized_fields(
+    let denied = unauthorized_fields(
         supergraph,
         &prepared.document,
         &prepared.operation.selection_set,
         &caller,
-        &mut denied,
-        &mut HashSet::new(),
-        0,
     );
     if denied.is_empty() {
         return Ok(unchanged());

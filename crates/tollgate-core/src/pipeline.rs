@@ -278,29 +278,7 @@ pub fn prepare(
         .get(operation_name)
         .map_err(|e| ClientError::UnknownOperationName(e.message().to_string()))?
         .clone();
-    let normalized = cache_key(
-        &document.serialize().no_indent().to_string(),
-        operation_name,
-        &labels,
-    );
-    let plan = match runtime.plans.plans.get(&normalized) {
-        Some(plan) => plan,
-        None => {
-            let plan = tracing::info_span!(target: STAGE_TARGET, "plan")
-                .in_scope(|| {
-                    planner::plan_operation(&runtime.supergraph, &document, &operation, &labels)
-                })
-                .map_err(|e| match e {
-                    PlanError::Unsatisfiable(_) => ClientError::PlanningFailed(e.to_string()),
-                    PlanError::Internal(detail) => {
-                        ClientError::from(InternalError::Operation(detail))
-                    }
-                })?;
-            let plan = Arc::new(plan);
-            runtime.plans.plans.insert(normalized, plan.clone());
-            plan
-        }
-    };
+    let plan = cached_plan(runtime, &document, &operation, operation_name, &labels)?;
     let prepared = Arc::new(PreparedOperation {
         document,
         operation,
@@ -309,6 +287,34 @@ pub fn prepare(
     runtime.plans.cache.insert(key, prepared.clone());
     crate::observe::plan_cache(false, runtime.plans.len());
     Ok(prepared)
+}
+
+/// The plan of an operation, from the cache keyed by the normalized
+/// document, operation name and override labels, or planned now.
+fn cached_plan(
+    runtime: &Runtime,
+    document: &ExecutableDocument,
+    operation: &Node<Operation>,
+    operation_name: Option<&str>,
+    labels: &[bool],
+) -> Result<Arc<QueryPlan>, ClientError> {
+    let key = cache_key(
+        &document.serialize().no_indent().to_string(),
+        operation_name,
+        labels,
+    );
+    if let Some(plan) = runtime.plans.plans.get(&key) {
+        return Ok(plan);
+    }
+    let plan = tracing::info_span!(target: STAGE_TARGET, "plan")
+        .in_scope(|| planner::plan_operation(&runtime.supergraph, document, operation, labels))
+        .map_err(|e| match e {
+            PlanError::Unsatisfiable(_) => ClientError::PlanningFailed(e.to_string()),
+            PlanError::Internal(detail) => ClientError::from(InternalError::Operation(detail)),
+        })?;
+    let plan = Arc::new(plan);
+    runtime.plans.plans.insert(key, plan.clone());
+    Ok(plan)
 }
 
 /// Plans an already validated document (the client's operation with
@@ -324,26 +330,7 @@ fn plan_document(
         .get(operation_name)
         .map_err(|e| ClientError::UnknownOperationName(e.message().to_string()))?
         .clone();
-    let key = cache_key(
-        &document.serialize().no_indent().to_string(),
-        operation_name,
-        &labels,
-    );
-    let plan = match runtime.plans.plans.get(&key) {
-        Some(plan) => plan,
-        None => {
-            let plan = planner::plan_operation(&runtime.supergraph, &document, &operation, &labels)
-                .map_err(|e| match e {
-                    PlanError::Unsatisfiable(_) => ClientError::PlanningFailed(e.to_string()),
-                    PlanError::Internal(detail) => {
-                        ClientError::from(InternalError::Operation(detail))
-                    }
-                })?;
-            let plan = Arc::new(plan);
-            runtime.plans.plans.insert(key, plan.clone());
-            plan
-        }
-    };
+    let plan = cached_plan(runtime, &document, &operation, operation_name, &labels)?;
     Ok(Arc::new(PreparedOperation {
         document,
         operation,
