@@ -5,4 +5,5 @@
 
 pub mod config;
 pub mod dev;
+pub mod plan;
 pub mod server;

@@ -66,6 +66,18 @@ enum Command {
         #[arg(long, default_value = "dev/dev-private-key.pem")]
         dev_key: PathBuf,
     },
+    /// Print the query plan of an operation (no subgraph is contacted).
+    Plan {
+        /// The supergraph SDL file.
+        #[arg(long)]
+        supergraph: PathBuf,
+        /// A file holding the GraphQL operation.
+        #[arg(long)]
+        query: PathBuf,
+        /// Which operation of the document, when it has several.
+        #[arg(long)]
+        operation_name: Option<String>,
+    },
     /// Check or describe the config.
     Config {
         #[command(subcommand)]
@@ -113,6 +125,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Config {
             action: ConfigCommand::Validate,
         }) => validate(&cli.config).await,
+        Some(Command::Plan {
+            supergraph,
+            query,
+            operation_name,
+        }) => {
+            println!(
+                "{}",
+                tollgate::plan::plan_files(supergraph, query, operation_name.as_deref())?
+            );
+            Ok(())
+        }
         Some(Command::DevToken {
             sub,
             ttl_secs,

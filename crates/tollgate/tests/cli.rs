@@ -296,3 +296,33 @@ fn spans_are_exported_over_otlp_http() {
     assert!(export.starts_with("post /v1/traces"), "{export}");
     assert!(export.contains("application/x-protobuf"), "{export}");
 }
+
+#[test]
+fn plan_prints_the_query_plan() {
+    let query = temp_config("plan-query", "{ topProducts { name inStock } }");
+    let sg = root().join("schemas/supergraph.graphql");
+    let output = tollgate(&[
+        "plan",
+        "--supergraph",
+        sg.to_str().unwrap(),
+        "--query",
+        query.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let plan = String::from_utf8(output.stdout).unwrap();
+    assert!(plan.contains("Fetch(service: \"products\")"), "{plan}");
+    assert!(plan.contains("Flatten(path: \"topProducts.@\")"), "{plan}");
+    assert!(plan.contains("... on Product { inStock }"), "{plan}");
+
+    let bad = temp_config("plan-bad", "{ nope }");
+    let output = tollgate(&[
+        "plan",
+        "--supergraph",
+        sg.to_str().unwrap(),
+        "--query",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("does not have a field `nope`"), "{stderr}");
+}
