@@ -393,3 +393,13 @@ headers:
     assert!(headers.get("authorization").is_none());
     assert!(headers.get("cookie").is_none());
 }
+
+#[tokio::test]
+async fn ready_without_required_authentication() {
+    let env = TestEnv::start("").await;
+    let response = env
+        .send(env.client.get(format!("{}/ready", env.base())))
+        .await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, json!({"status": "ready"}));
+}

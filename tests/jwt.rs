@@ -237,3 +237,56 @@ async fn lookup_locations_in_order_with_cookies() {
         "the header comes first"
     );
 }
+
+#[tokio::test]
+async fn readiness_waits_for_a_key_set_when_authentication_is_required() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let up = Arc::new(AtomicBool::new(false));
+    let jwks = std::fs::read_to_string(workspace_root().join("dev/dev-jwks.json")).unwrap();
+    let state = (up.clone(), jwks);
+    let app = axum::Router::new()
+        .route(
+            "/jwks.json",
+            axum::routing::get(
+                |axum::extract::State((up, jwks)): axum::extract::State<(
+                    Arc<AtomicBool>,
+                    String,
+                )>| async move {
+                    if up.load(Ordering::SeqCst) {
+                        (axum::http::StatusCode::OK, jwks)
+                    } else {
+                        (axum::http::StatusCode::SERVICE_UNAVAILABLE, String::new())
+                    }
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    let env = TestEnv::start(&format!(
+        "jwt:\n  require_authentication: true\n  unknown_kid_cooldown: 50ms\n  jwks_providers:\n    - source: remote\n      url: http://{addr}/jwks.json\n"
+    ))
+    .await;
+    let ready = || async {
+        let response = env
+            .send(env.client.get(format!("{}/ready", env.base())))
+            .await;
+        (response.status, response.body)
+    };
+    let (status, body) = ready().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "unavailable");
+    assert!(body["reason"].as_str().unwrap().contains("JWKS"), "{body}");
+
+    up.store(true, Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (status, body) = ready().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"status": "ready"}));
+}

@@ -36,6 +36,9 @@ pub struct HttpConfig {
     /// Path of the liveness endpoint, answering `{"status":"ok"}`.
     #[serde(default = "default_health_path")]
     pub health_path: String,
+    /// Readiness endpoint: 200 when the router can serve, 503 with a reason otherwise.
+    #[serde(default = "default_ready_path")]
+    pub ready_path: String,
     /// Largest accepted request body in bytes; larger bodies get 413.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
@@ -47,6 +50,7 @@ impl Default for HttpConfig {
             listen: default_listen(),
             graphql_path: default_graphql_path(),
             health_path: default_health_path(),
+            ready_path: default_ready_path(),
             max_body_bytes: default_max_body_bytes(),
         }
     }
@@ -58,6 +62,10 @@ fn default_listen() -> SocketAddr {
 fn default_graphql_path() -> String {
     "/graphql".to_owned()
 }
+fn default_ready_path() -> String {
+    "/ready".to_owned()
+}
+
 fn default_health_path() -> String {
     "/health".to_owned()
 }

@@ -57,7 +57,30 @@ pub fn router(runtime: Arc<RuntimeHandle>, config: &HttpConfig) -> axum::Router 
     axum::Router::new()
         .route(&config.graphql_path, get(graphql).post(graphql))
         .route(&config.health_path, get(health))
+        .route(&config.ready_path, get(ready))
         .with_state(state)
+}
+
+/// 200 `{"status":"ready"}` when the supergraph is loaded and every plugin
+/// is ready (with required authentication: a JWKS key set is loaded), else
+/// 503 `{"status":"unavailable","reason":...}`.
+async fn ready(State(state): State<AppState>) -> Response {
+    let runtime = state.runtime.load();
+    for plugin in &runtime.plugins {
+        if let Err(reason) = plugin.ready().await {
+            let body = serde_json::json!({"status": "unavailable", "reason": reason});
+            return json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                MediaType::Json.header_value(),
+                body.to_string().into_bytes(),
+            );
+        }
+    }
+    json_response(
+        StatusCode::OK,
+        MediaType::Json.header_value(),
+        br#"{"status":"ready"}"#.to_vec(),
+    )
 }
 
 async fn health() -> Response {

@@ -79,6 +79,11 @@ pub trait Plugin: Send + Sync + 'static {
     /// Short name for logs.
     fn name(&self) -> &'static str;
 
+    /// Whether the plugin can serve traffic (`/ready`); `Err` says why not.
+    fn ready(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// Runs once per client request, before the GraphQL document is parsed.
     fn router_request<'a>(&'a self, request: RouterRequest<'a>) -> BoxFuture<'a, Flow> {
         let _ = request;

@@ -353,6 +353,22 @@ impl JwtAuthenticator {
         self.inner.store.has_keys()
     }
 
+    /// Readiness: with required authentication, a key set must be loaded
+    /// (remote sets not fetched yet are fetched now, within the cooldown).
+    pub async fn ready(&self) -> Result<(), String> {
+        if !self.inner.require_authentication {
+            return Ok(());
+        }
+        if !self.has_keys() {
+            self.inner.store.ensure_loaded().await;
+        }
+        if self.has_keys() {
+            Ok(())
+        } else {
+            Err("authentication is required and no JWKS key set is loaded".to_owned())
+        }
+    }
+
     /// Number of remote JWKS fetches attempted so far.
     pub fn jwks_fetch_count(&self) -> u64 {
         self.inner.store.fetch_count()

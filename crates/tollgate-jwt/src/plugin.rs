@@ -30,6 +30,10 @@ impl Plugin for JwtPlugin {
         "jwt"
     }
 
+    fn ready(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(self.authenticator.ready())
+    }
+
     fn router_request<'a>(&'a self, request: RouterRequest<'a>) -> BoxFuture<'a, Flow> {
         let span = tracing::info_span!(
             "authentication plugin",
