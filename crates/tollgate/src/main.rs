@@ -221,7 +221,10 @@ async fn run_router(loaded: LoadedConfig) -> anyhow::Result<()> {
         graphql = %format!("http://{addr}{}", loaded.config.http.graphql_path),
         subgraphs = gateway.supergraph.subgraphs().len(),
         supergraph_hash = %&gateway.supergraph.hash()[..12],
-        jwt = gateway.jwt.is_some(),
+        jwt_providers = loaded.config.jwt.as_ref().map_or(0, |j| j.jwks_providers.len()),
+        rhai = loaded.config.rhai.as_ref().map(|r| r.scripts.join(&r.main).display().to_string()),
+        metrics = gateway.metrics.as_ref().map(|(addr, _)| addr.to_string()),
+        otlp = loaded.config.telemetry.tracing.otlp.as_ref().map(|o| o.endpoint.clone()),
         "Tollgate is listening"
     );
     gateway.serve(listener, server::shutdown_signal()).await?;
