@@ -403,3 +403,33 @@ async fn ready_without_required_authentication() {
     assert_eq!(response.status, 200);
     assert_eq!(response.body, json!({"status": "ready"}));
 }
+
+#[tokio::test]
+async fn browsers_get_a_landing_page() {
+    let env = TestEnv::start("").await;
+    let response = env
+        .send(
+            env.client
+                .get(env.url())
+                .header("accept", "text/html,application/xhtml+xml;q=0.9"),
+        )
+        .await;
+    assert_eq!(response.status, 200);
+    assert!(response.content_type().starts_with("text/html"));
+    assert!(
+        response.text.contains("GraphQL endpoint"),
+        "{}",
+        response.text
+    );
+    assert!(!response.text.contains("<script"), "no scripts needed");
+    // A GET with a query is still GraphQL, whatever the Accept says.
+    let response = env
+        .send(
+            env.client
+                .get(env.url())
+                .header("accept", "text/html")
+                .query(&[("query", "{ __typename }")]),
+        )
+        .await;
+    assert_eq!(response.status, 406, "{}", response.text);
+}

@@ -83,6 +83,39 @@ async fn ready(State(state): State<AppState>) -> Response {
     )
 }
 
+/// Whether a browser is asking (an `Accept` naming `text/html`).
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("text/html"))
+}
+
+/// A small self-contained page explaining the endpoint (no scripts).
+fn landing_page(uri: &Uri) -> Response {
+    let path = uri.path();
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Tollgate GraphQL endpoint</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:42rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}pre{{background:#f4f4f4;padding:1rem;overflow-x:auto}}</style></head>
+<body><h1>Tollgate</h1>
+<p>This is a GraphQL endpoint. Send queries with <code>POST</code> (JSON body with
+<code>query</code>, <code>operationName</code>, <code>variables</code>) or with <code>GET</code>
+and a <code>query</code> parameter.</p>
+<pre>curl -s {path} -H 'content-type: application/json'   -H 'authorization: Bearer $TOKEN'   -d '{{"query":"{{ __typename }}"}}'</pre>
+<p>Replace <code>{path}</code> with this page's full URL.</p>
+</body></html>
+"#
+    );
+    let mut response = (StatusCode::OK, html).into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
 async fn health() -> Response {
     json_response(
         StatusCode::OK,
@@ -119,6 +152,9 @@ async fn graphql_inner(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if method == Method::GET && uri.query().is_none() && wants_html(&headers) {
+        return landing_page(&uri);
+    }
     let media = match negotiate(&headers) {
         Some(media) => media,
         None => return error_response(&ClientError::NotAcceptable, MediaType::Json),
