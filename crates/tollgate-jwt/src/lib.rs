@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod error;
+pub mod issuer;
 pub mod jwks;
 pub mod lookup;
 mod plugin;

@@ -66,6 +66,19 @@ enum Command {
         #[arg(long, default_value = "dev/dev-private-key.pem")]
         dev_key: PathBuf,
     },
+    /// Print a token signed by the configured issuer (`issuer:` in the config).
+    Token {
+        /// The `sub` claim.
+        #[arg(long)]
+        sub: String,
+        /// Extra claims as `name=value` (repeatable); values that parse as
+        /// JSON are used as JSON, others as strings.
+        #[arg(long = "claim")]
+        claims: Vec<String>,
+        /// Lifetime: seconds or a span ("1h", "30 mins"); default `issuer.expires_in`.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
     /// Print the query plan of an operation (no subgraph is contacted).
     Plan {
         /// The supergraph SDL file.
@@ -125,6 +138,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Config {
             action: ConfigCommand::Validate,
         }) => validate(&cli.config).await,
+        Some(Command::Token {
+            sub,
+            claims,
+            expires_in,
+        }) => {
+            let loaded = config::load(&cli.config)?;
+            println!(
+                "{}",
+                issue_token(&loaded, sub, claims, expires_in.as_deref())?
+            );
+            Ok(())
+        }
         Some(Command::Plan {
             supergraph,
             query,
@@ -166,6 +191,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
     }
+}
+
+/// Signs a token with the configured issuer's newest key.
+fn issue_token(
+    loaded: &LoadedConfig,
+    sub: &str,
+    claims: &[String],
+    expires_in: Option<&str>,
+) -> anyhow::Result<String> {
+    let Some(issuer_config) = &loaded.config.issuer else {
+        anyhow::bail!("issuer: the config has no `issuer:` section to sign with");
+    };
+    let issuer = tollgate_jwt::issuer::Issuer::load(issuer_config, &loaded.base_dir)?;
+    let mut map = serde_json::Map::new();
+    map.insert("sub".to_owned(), serde_json::Value::String(sub.to_owned()));
+    for claim in claims {
+        let Some((name, value)) = claim.split_once('=') else {
+            anyhow::bail!("--claim {claim}: expected name=value");
+        };
+        let value = serde_json::from_str(value)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+        map.insert(name.to_owned(), value);
+    }
+    let lifetime = match expires_in {
+        Some(text) => Some(
+            tollgate_jwt::issuer::parse_span(text)
+                .map_err(|e| anyhow::anyhow!("--expires-in: {e}"))?,
+        ),
+        None => None,
+    };
+    Ok(issuer.sign(map, lifetime)?)
 }
 
 /// Exports the spans still buffered before the process exits.

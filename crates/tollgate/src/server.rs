@@ -14,6 +14,7 @@ use tollgate_core::plugin::Plugin;
 use tollgate_core::runtime::{Runtime, RuntimeError};
 use tollgate_core::supergraph::SupergraphError;
 use tollgate_core::{RuntimeHandle, Supergraph};
+use tollgate_jwt::issuer::{Issuer, IssuerError};
 use tollgate_jwt::{JwtAuthenticator, JwtPlugin, JwtSetupError};
 use tollgate_rhai::{RhaiError, RhaiPlugin};
 use tollgate_subgraph::{
@@ -47,6 +48,9 @@ pub enum StartError {
     /// The JWT plugin could not be built.
     #[error(transparent)]
     Jwt(#[from] JwtSetupError),
+    /// The token issuer could not be set up.
+    #[error(transparent)]
+    Issuer(#[from] IssuerError),
     /// A header rule is invalid.
     #[error(transparent)]
     Headers(#[from] tollgate_core::headers::HeaderRuleError),
@@ -86,6 +90,8 @@ pub struct Gateway {
     pub supergraph: Arc<Supergraph>,
     /// The metrics listener address and scrape app, when metrics are on.
     pub metrics: Option<(SocketAddr, axum::Router)>,
+    /// The token issuer, when configured.
+    pub issuer: Option<Arc<Issuer>>,
 }
 
 /// Reads and parses the supergraph named by the config.
@@ -137,7 +143,15 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
         config.jwt.as_ref().and_then(|j| j.scopes_claim.clone()),
     );
     let runtime = Arc::new(RuntimeHandle::new(runtime));
-    let app = tollgate_core::http::router(runtime.clone(), &config.http);
+    let mut app = tollgate_core::http::router(runtime.clone(), &config.http);
+    let issuer = match &config.issuer {
+        Some(issuer_config) => {
+            let issuer = Arc::new(Issuer::load(issuer_config, &loaded.base_dir)?);
+            app = app.merge(issuer_routes(&issuer));
+            Some(issuer)
+        }
+        None => None,
+    };
     let tracing_config = &config.telemetry.tracing;
     if tracing_config.propagation.trace_context {
         tollgate_telemetry::otel::install_propagator();
@@ -165,7 +179,31 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
         listen: config.http.listen,
         supergraph,
         metrics,
+        issuer,
     })
+}
+
+/// `GET {base}/openid-configuration` and `GET {base}/jwks.json`.
+fn issuer_routes(issuer: &Arc<Issuer>) -> axum::Router {
+    let discovery = issuer.discovery().to_string();
+    let jwks = issuer.jwks().to_string();
+    let json = |body: String| {
+        move || {
+            let body = body.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+            }
+        }
+    };
+    axum::Router::new()
+        .route(
+            &issuer.discovery_path(),
+            axum::routing::get(json(discovery)),
+        )
+        .route(&issuer.jwks_path(), axum::routing::get(json(jwks)))
 }
 
 impl Gateway {

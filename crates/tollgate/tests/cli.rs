@@ -326,3 +326,59 @@ fn plan_prints_the_query_plan() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("does not have a field `nope`"), "{stderr}");
 }
+
+#[test]
+fn token_prints_a_signed_token_with_the_given_claims() {
+    let sg = root().join("schemas/supergraph.graphql");
+    let path = temp_config(
+        "token",
+        &format!(
+            "supergraph: {{ path: {} }}\nissuer: {{ issuer: \"https://router.example\", development: true }}\n",
+            sg.display()
+        ),
+    );
+    let output = tollgate(&[
+        "--config",
+        path.to_str().unwrap(),
+        "token",
+        "--sub",
+        "alice",
+        "--claim",
+        "scope=read write",
+        "--claim",
+        "level=3",
+        "--expires-in",
+        "1h",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let token = String::from_utf8(output.stdout).unwrap();
+    let parts: Vec<&str> = token.trim().split('.').collect();
+    assert_eq!(parts.len(), 3);
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(parts[1])
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["scope"], "read write");
+    assert_eq!(claims["level"], 3);
+    assert_eq!(claims["iss"], "https://router.example");
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        3600
+    );
+
+    let no_issuer = temp_config(
+        "token-none",
+        &format!("supergraph: {{ path: {} }}\n", sg.display()),
+    );
+    let output = tollgate(&[
+        "--config",
+        no_issuer.to_str().unwrap(),
+        "token",
+        "--sub",
+        "a",
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8(output.stderr).unwrap().contains("issuer"));
+}

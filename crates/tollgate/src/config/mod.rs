@@ -38,6 +38,9 @@ pub struct Config {
     /// Metrics (and, later, tracing) exporters.
     #[serde(default)]
     pub telemetry: tollgate_telemetry::TelemetryConfig,
+    /// The router as a token issuer (discovery document, JWKS, signing).
+    #[serde(default)]
+    pub issuer: Option<tollgate_jwt::issuer::IssuerConfig>,
     /// How `@authenticated`, `@requiresScopes` and `@policy` are enforced.
     #[serde(default)]
     pub authorization: tollgate_core::authorization::AuthorizationConfig,
