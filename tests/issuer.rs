@@ -110,3 +110,104 @@ async fn minted_tokens_verify_with_the_published_keys_across_a_rotation() {
         "old tokens still verify"
     );
 }
+
+#[tokio::test]
+async fn subgraphs_receive_minted_tokens_and_scripts_can_sign() {
+    let key = temp_file("mint.pem", &ed_pem());
+    let (addr, log) = tollgate_e2e::recording_subgraph(json!({"data": {"topProducts": []}})).await;
+    let script = temp_file(
+        "main.rhai",
+        r#"fn subgraph_service(service, subgraph) {
+            service.map_request(|request| {
+                request.subgraph.headers["x-signed"] = jwt::sign(#{ sub: "script", purpose: "test" });
+            });
+        }"#,
+    );
+    let demo = tollgate_demo::spawn("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let yaml = format!(
+        "supergraph:\n  path: schemas/supergraph.graphql\nsubgraphs:\n  products:\n    url: http://{addr}/products\n    auth:\n      mint: {{ audience: products, claims: [scope], expires_in: 1m }}\njwt:\n  jwks_providers:\n    - source: file\n      path: dev/dev-jwks.json\n{}rhai:\n  scripts: {}\n",
+        issuer_yaml(&[("m1", &key)]),
+        script.parent().unwrap().display()
+    );
+    let env = TestEnv::start_yaml(demo, &yaml).await;
+    let jwks = fetch_jwks(&env).await;
+
+    // Anonymous: the router's own subject.
+    let response = env.post(json!({"query": "{ topProducts { upc } }"})).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    // With a client token: its `sub` and the listed claims.
+    let pem = std::fs::read(workspace_root().join("dev/dev-private-key.pem")).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("tollgate-dev".into());
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let client = jsonwebtoken::encode(
+        &header,
+        &json!({"sub": "alice", "scope": "read", "secret": "not forwarded", "exp": exp}),
+        &jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap(),
+    )
+    .unwrap();
+    let auth = format!("Bearer {client}");
+    env.post_with(
+        json!({"query": "{ topProducts { upc } }"}),
+        &[("authorization", &auth)],
+    )
+    .await;
+
+    let recorded = log.lock().unwrap().clone();
+    assert_eq!(recorded.len(), 2);
+    let minted = |i: usize| {
+        let header = recorded[i].headers["authorization"].to_str().unwrap();
+        let token = header.strip_prefix("Bearer ").unwrap();
+        let header = jsonwebtoken::decode_header(token).unwrap();
+        let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&["https://router.example"]);
+        validation.set_audience(&["products"]);
+        jsonwebtoken::decode::<Map<String, Value>>(
+            token,
+            &DecodingKey::from_jwk(jwk).unwrap(),
+            &validation,
+        )
+        .unwrap()
+        .claims
+    };
+    let anonymous = minted(0);
+    assert_eq!(anonymous["sub"], "tollgate");
+    assert!(anonymous.get("scope").is_none());
+    assert_eq!(
+        anonymous["exp"].as_u64().unwrap() - anonymous["iat"].as_u64().unwrap(),
+        60
+    );
+    let user = minted(1);
+    assert_eq!(user["sub"], "alice");
+    assert_eq!(user["scope"], "read");
+    assert!(user.get("secret").is_none(), "only the listed claims");
+
+    let signed = recorded[0].headers["x-signed"].to_str().unwrap();
+    assert_eq!(verify(&jwks, signed)["purpose"], "test");
+}
+
+#[tokio::test]
+async fn minting_without_an_issuer_is_a_start_error() {
+    let parsed = tollgate::config::parse(
+        "supergraph:\n  path: schemas/supergraph.graphql\nsubgraphs:\n  products:\n    auth:\n      mint: { audience: products }\n",
+        &|_| None,
+    )
+    .unwrap();
+    let loaded = tollgate::config::LoadedConfig {
+        config: parsed,
+        base_dir: workspace_root(),
+        path: workspace_root().join("router.yaml"),
+    };
+    let error = match tollgate::server::build(&loaded).await {
+        Ok(_) => panic!("must not start"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.starts_with("subgraphs.products.auth.mint"), "{error}");
+}

@@ -88,6 +88,9 @@ pub struct SubgraphConfig {
     /// share one HTTP call. Mutations are never merged.
     #[serde(default = "default_true")]
     pub deduplicate_requests: bool,
+    /// How the router authenticates itself to this subgraph.
+    #[serde(default)]
+    pub auth: Option<SubgraphAuthConfig>,
 }
 
 impl Default for SubgraphConfig {
@@ -96,8 +99,32 @@ impl Default for SubgraphConfig {
             url: None,
             timeout: default_subgraph_timeout(),
             deduplicate_requests: true,
+            auth: None,
         }
     }
+}
+
+/// `subgraphs.<name>.auth:`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubgraphAuthConfig {
+    /// Sign a short-lived token (with the `issuer:` key) for each request.
+    pub mint: MintConfig,
+}
+
+/// `subgraphs.<name>.auth.mint:`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MintConfig {
+    /// The `aud` of minted tokens.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// Claims copied from the client's verified token when present (`sub` is always set).
+    #[serde(default)]
+    pub claims: Vec<String>,
+    /// Lifetime (seconds or a span like "1m"); default `issuer.expires_in`.
+    #[serde(default)]
+    pub expires_in: Option<String>,
 }
 
 fn default_true() -> bool {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod issuer;
 pub mod jwks;
 pub mod lookup;
+pub mod mint;
 mod plugin;
 pub mod provider;
 pub mod token;

@@ -27,6 +27,10 @@ use crate::objects::{
     self, BodyState, Request, Response, ResponseState, SharedState, State, SubgraphState,
 };
 
+/// Signs a map of claims with the router's issuer key (for `jwt::sign`).
+pub type Signer =
+    Arc<dyn Fn(serde_json::Map<String, Value>) -> Result<String, String> + Send + Sync>;
+
 /// Context key where the plugin keeps the client's headers for the
 /// subgraph stage (only when a `subgraph_service` hook exists).
 pub const CLIENT_HEADERS_KEY: &str = "tollgate::rhai::client_headers";
@@ -100,6 +104,17 @@ impl RhaiPlugin {
         base_dir: &Path,
         subgraphs: &[String],
     ) -> Result<Self, RhaiError> {
+        Self::load_with_signer(config, base_dir, subgraphs, None)
+    }
+
+    /// Like [`RhaiPlugin::load`], with `jwt::sign(claims)` signing through
+    /// `signer` (the router's issuer key).
+    pub fn load_with_signer(
+        config: &RhaiConfig,
+        base_dir: &Path,
+        subgraphs: &[String],
+        signer: Option<Signer>,
+    ) -> Result<Self, RhaiError> {
         let dir: PathBuf = base_dir.join(&config.scripts);
         let main = dir.join(&config.main);
         let source = std::fs::read_to_string(&main).map_err(|source| RhaiError::Read {
@@ -107,6 +122,20 @@ impl RhaiPlugin {
             source,
         })?;
         let mut engine = engine::build(&dir, &config.limits);
+        let mut jwt = rhai::Module::new();
+        jwt.set_native_fn("sign", move |claims: rhai::Map| {
+            let Some(signer) = &signer else {
+                return Err(objects::error(
+                    "jwt::sign needs an `issuer:` section with a signing key",
+                ));
+            };
+            let claims = match rhai::serde::from_dynamic::<Value>(&claims.into())? {
+                Value::Object(map) => map,
+                _ => return Err(objects::error("jwt::sign takes a map of claims")),
+            };
+            signer(claims).map_err(objects::error)
+        });
+        engine.register_static_module("jwt", jwt.into());
         engine.register_type_with_name::<Service>("Service");
         engine.register_fn("map_request", |service: &mut Service, f: FnPtr| {
             if let Ok(mut requests) = service.requests.lock() {

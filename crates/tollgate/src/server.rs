@@ -2,6 +2,7 @@
 //! a loaded config, mounts the axum app, and serves it with graceful
 //! shutdown. Used by `tollgate`, `tollgate dev` and the end-to-end tests.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use tollgate_core::runtime::{Runtime, RuntimeError};
 use tollgate_core::supergraph::SupergraphError;
 use tollgate_core::{RuntimeHandle, Supergraph};
 use tollgate_jwt::issuer::{Issuer, IssuerError};
+use tollgate_jwt::mint::{Mint, MintPlugin};
 use tollgate_jwt::{JwtAuthenticator, JwtPlugin, JwtSetupError};
 use tollgate_rhai::{RhaiError, RhaiPlugin};
 use tollgate_subgraph::{
@@ -48,6 +50,9 @@ pub enum StartError {
     /// The JWT plugin could not be built.
     #[error(transparent)]
     Jwt(#[from] JwtSetupError),
+    /// A setting is inconsistent with the rest of the config.
+    #[error("{0}")]
+    Config(String),
     /// The token issuer could not be set up.
     #[error(transparent)]
     Issuer(#[from] IssuerError),
@@ -120,13 +125,44 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
         }
         None => None,
     };
+    let issuer = match &config.issuer {
+        Some(issuer_config) => Some(Arc::new(Issuer::load(issuer_config, &loaded.base_dir)?)),
+        None => None,
+    };
+    let mut mints = HashMap::new();
+    for (name, subgraph) in &config.subgraphs {
+        if let Some(auth) = &subgraph.auth {
+            if issuer.is_none() {
+                return Err(StartError::Config(format!(
+                    "subgraphs.{name}.auth.mint: minting needs an `issuer:` section with a signing key"
+                )));
+            }
+            mints.insert(
+                name.clone(),
+                Mint::new(name, &auth.mint).map_err(StartError::Config)?,
+            );
+        }
+    }
+    if let (Some(issuer), false) = (&issuer, mints.is_empty()) {
+        plugins.push(Arc::new(MintPlugin::new(issuer.clone(), mints)));
+    }
     if let Some(rhai) = &config.rhai {
         let names: Vec<String> = supergraph
             .subgraphs()
             .iter()
             .map(|s| s.name.clone())
             .collect();
-        plugins.push(Arc::new(RhaiPlugin::load(rhai, &loaded.base_dir, &names)?));
+        let signer: Option<tollgate_rhai::Signer> = issuer.clone().map(|issuer| {
+            Arc::new(move |claims: serde_json::Map<String, serde_json::Value>| {
+                issuer.sign(claims, None).map_err(|e| e.to_string())
+            }) as tollgate_rhai::Signer
+        });
+        plugins.push(Arc::new(RhaiPlugin::load_with_signer(
+            rhai,
+            &loaded.base_dir,
+            &names,
+            signer,
+        )?));
     }
     let runtime = Runtime::new(
         supergraph.clone(),
@@ -144,14 +180,9 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
     );
     let runtime = Arc::new(RuntimeHandle::new(runtime));
     let mut app = tollgate_core::http::router(runtime.clone(), &config.http);
-    let issuer = match &config.issuer {
-        Some(issuer_config) => {
-            let issuer = Arc::new(Issuer::load(issuer_config, &loaded.base_dir)?);
-            app = app.merge(issuer_routes(&issuer));
-            Some(issuer)
-        }
-        None => None,
-    };
+    if let Some(issuer) = &issuer {
+        app = app.merge(issuer_routes(issuer));
+    }
     let tracing_config = &config.telemetry.tracing;
     if tracing_config.propagation.trace_context {
         tollgate_telemetry::otel::install_propagator();
