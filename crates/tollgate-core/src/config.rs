@@ -135,6 +135,20 @@ fn default_subgraph_timeout() -> Duration {
     Duration::from_secs(30)
 }
 
+/// The `subgraphs:` key whose settings apply to every subgraph without an
+/// entry of its own.
+pub const ALL_SUBGRAPHS: &str = "all";
+
+/// The settings of one subgraph: its own entry, else `subgraphs.all`, else
+/// the defaults. (A supergraph subgraph really named `all` uses that entry.)
+pub fn subgraph_config(subgraphs: &SubgraphsConfig, name: &str) -> SubgraphConfig {
+    subgraphs
+        .get(name)
+        .or_else(|| subgraphs.get(ALL_SUBGRAPHS))
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// `subgraphs:` overrides keyed by subgraph name.
 pub type SubgraphsConfig = IndexMap<String, SubgraphConfig>;
 

@@ -39,6 +39,9 @@ pub enum RuntimeError {
         /// The supergraph's subgraph names.
         known: String,
     },
+    /// `subgraphs.all` cannot set one URL for every subgraph.
+    #[error("subgraphs.all.url: one URL for every subgraph is not allowed; set url per subgraph")]
+    AllWithUrl,
     /// A subgraph has no usable URL.
     #[error("subgraphs.{name}.url: `{url}` is not an absolute http(s) URL")]
     BadUrl {
@@ -85,8 +88,13 @@ impl Runtime {
         client: Arc<dyn SubgraphClient>,
         plugins: Vec<Arc<dyn Plugin>>,
     ) -> Result<Self, RuntimeError> {
+        if let Some(all) = subgraphs.get(crate::config::ALL_SUBGRAPHS) {
+            if all.url.is_some() && supergraph.subgraph(crate::config::ALL_SUBGRAPHS).is_none() {
+                return Err(RuntimeError::AllWithUrl);
+            }
+        }
         for name in subgraphs.keys() {
-            if supergraph.subgraph(name).is_none() {
+            if name != crate::config::ALL_SUBGRAPHS && supergraph.subgraph(name).is_none() {
                 let known: Vec<&str> = supergraph
                     .subgraphs()
                     .iter()
@@ -100,7 +108,7 @@ impl Runtime {
         }
         let mut routes = Vec::with_capacity(supergraph.subgraphs().len());
         for info in supergraph.subgraphs() {
-            let config = subgraphs.get(&info.name).cloned().unwrap_or_default();
+            let config = crate::config::subgraph_config(subgraphs, &info.name);
             let url = config.url.unwrap_or_else(|| info.url.clone());
             let valid = url::Url::parse(&url)
                 .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
@@ -295,6 +303,62 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    struct NoClient;
+
+    impl SubgraphClient for NoClient {
+        fn send(
+            &self,
+            _: crate::subgraph::SubgraphRequest,
+        ) -> futures::future::BoxFuture<
+            '_,
+            Result<crate::subgraph::SubgraphResponse, crate::subgraph::SubgraphError>,
+        > {
+            Box::pin(async { Err(crate::subgraph::SubgraphError::Transport) })
+        }
+    }
+
+    fn build(yaml: &str) -> Result<Runtime, RuntimeError> {
+        let supergraph =
+            Arc::new(Supergraph::parse(&crate::supergraph::tests::supergraph_sdl()).unwrap());
+        let subgraphs: SubgraphsConfig = serde_yaml::from_str(yaml).unwrap();
+        Runtime::new(
+            supergraph,
+            &subgraphs,
+            LimitsConfig::default(),
+            DebugConfig::default(),
+            Arc::new(NoClient),
+            Vec::new(),
+        )
+    }
+
+    #[test]
+    fn subgraphs_all_applies_where_no_entry_exists() {
+        let runtime = build(
+            "all: { timeout: 2s, deduplicate_requests: false }
+products: { url: \"http://products.internal/graphql\" }",
+        )
+        .unwrap();
+        let accounts = &runtime.routes()[0];
+        assert_eq!(accounts.timeout, Duration::from_secs(2));
+        assert!(!accounts.deduplicate);
+        assert_eq!(&*accounts.url, "http://accounts.example/graphql");
+        let products = &runtime.routes()[1];
+        assert_eq!(
+            products.timeout,
+            Duration::from_secs(30),
+            "own entry wins whole"
+        );
+        assert_eq!(&*products.url, "http://products.internal/graphql");
+        assert!(matches!(
+            build("all: { url: \"http://x/graphql\" }"),
+            Err(RuntimeError::AllWithUrl)
+        ));
+        assert!(matches!(
+            build("nope: {}"),
+            Err(RuntimeError::UnknownSubgraph { .. })
+        ));
     }
 
     #[test]

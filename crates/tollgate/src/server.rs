@@ -130,7 +130,9 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
         None => None,
     };
     let mut mints = HashMap::new();
-    for (name, subgraph) in &config.subgraphs {
+    for info in supergraph.subgraphs() {
+        let name = &info.name;
+        let subgraph = tollgate_core::config::subgraph_config(&config.subgraphs, name);
         if let Some(auth) = &subgraph.auth {
             if issuer.is_none() {
                 return Err(StartError::Config(format!(
