@@ -4,9 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use tollgate_e2e::{recording_subgraph, temp_file, workspace_root, TestEnv};
+use tollgate_e2e::{recording_subgraph, temp_file, TestEnv};
 
 fn supergraph(addr: std::net::SocketAddr) -> String {
     format!(
@@ -57,24 +56,10 @@ const ANSWER: &str = r#"{"data": {"public": "p", "me": {"id": "1"}, "admin": "ad
   "things": [{"id": "1", "secret": "x", "code": "c1"}, {"id": "2", "secret": "y", "code": "c2"}]}}"#;
 
 fn token(scope: &str) -> String {
-    let pem = std::fs::read(workspace_root().join("dev/dev-private-key.pem")).unwrap();
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some("tollgate-dev".into());
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 600;
-    let auth = format!(
+    format!(
         "Bearer {}",
-        jsonwebtoken::encode(
-            &header,
-            &json!({"sub": "1", "exp": exp, "scope": scope, "role": scope}),
-            &EncodingKey::from_rsa_pem(&pem).unwrap(),
-        )
-        .unwrap()
-    );
-    auth
+        tollgate_e2e::dev_token(&json!({"sub": "1", "scope": scope, "role": scope}))
+    )
 }
 
 type Log = std::sync::Arc<std::sync::Mutex<Vec<tollgate_e2e::Recorded>>>;

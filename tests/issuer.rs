@@ -138,20 +138,9 @@ async fn subgraphs_receive_minted_tokens_and_scripts_can_sign() {
     let response = env.post(json!({"query": "{ topProducts { upc } }"})).await;
     assert_eq!(response.status, 200, "{}", response.text);
     // With a client token: its `sub` and the listed claims.
-    let pem = std::fs::read(workspace_root().join("dev/dev-private-key.pem")).unwrap();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-    header.kid = Some("tollgate-dev".into());
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 600;
-    let client = jsonwebtoken::encode(
-        &header,
-        &json!({"sub": "alice", "scope": "read", "secret": "not forwarded", "exp": exp}),
-        &jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap(),
-    )
-    .unwrap();
+    let client = tollgate_e2e::dev_token(
+        &json!({"sub": "alice", "scope": "read", "secret": "not forwarded"}),
+    );
     let auth = format!("Bearer {client}");
     env.post_with(
         json!({"query": "{ topProducts { upc } }"}),

@@ -4,30 +4,14 @@
 
 #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use tollgate_e2e::{recording_subgraph, temp_file, workspace_root, TestEnv};
 
 /// The claim-checking script from Apollo Router's documentation, verbatim.
 const APOLLO_EXAMPLE: &str = include_str!("../examples/rhai/apollo_claim_check.rhai");
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn token(iss: &str, sub: &str) -> String {
-    let pem = std::fs::read(workspace_root().join("dev/dev-private-key.pem")).unwrap();
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some("tollgate-dev".into());
-    jsonwebtoken::encode(
-        &header,
-        &json!({"sub": sub, "iss": iss, "exp": now() + 600, "scope": "read"}),
-        &EncodingKey::from_rsa_pem(&pem).unwrap(),
-    )
-    .unwrap()
+    tollgate_e2e::dev_token(&json!({"sub": sub, "iss": iss, "scope": "read"}))
 }
 
 /// Writes `main.rhai` to a fresh folder and returns the `rhai:` and `jwt:` config.

@@ -4,9 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
-use tollgate_e2e::{workspace_root, TestEnv};
+use tollgate_e2e::TestEnv;
 
 /// Sum of the samples of `name` whose labels include every `labels` pair.
 fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -45,20 +44,7 @@ async fn scrape(env: &TestEnv) -> String {
 }
 
 fn token(sub: &str) -> String {
-    let pem = std::fs::read(workspace_root().join("dev/dev-private-key.pem")).unwrap();
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some("tollgate-dev".into());
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 600;
-    jsonwebtoken::encode(
-        &header,
-        &json!({"sub": sub, "exp": exp}),
-        &EncodingKey::from_rsa_pem(&pem).unwrap(),
-    )
-    .unwrap()
+    tollgate_e2e::dev_token(&json!({"sub": sub}))
 }
 
 #[tokio::test]

@@ -144,6 +144,8 @@ cleanup() {
     [[ -d "$d" ]] && stop_suite_leftovers "$(basename "$d")"
   done
   stop_pid "$server_pid"
+  # The binary copy is large; logs, configs and responses stay.
+  rm -f "$WORK_DIR/tollgate"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

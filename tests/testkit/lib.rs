@@ -252,3 +252,31 @@ pub async fn recording_subgraph(
     });
     (addr, log)
 }
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// An RS256 token signed with the repository's DEV ONLY key (`kid`
+/// `tollgate-dev`), with `claims` as given (an `exp` ten minutes ahead is
+/// added when missing).
+pub fn dev_token(claims: &Value) -> String {
+    let pem = std::fs::read(workspace_root().join("dev/dev-private-key.pem")).expect("dev key");
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("tollgate-dev".into());
+    let mut claims = claims.clone();
+    if let Value::Object(map) = &mut claims {
+        map.entry("exp")
+            .or_insert_with(|| Value::from(unix_now() + 600));
+    }
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(&pem).expect("dev key parses"),
+    )
+    .expect("signs")
+}
