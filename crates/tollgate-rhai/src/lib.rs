@@ -11,7 +11,7 @@ mod plugin;
 
 pub use config::{RhaiConfig, RhaiLimits};
 pub use engine::{APOLLO_JWT_CLAIMS_KEY, JWT_CLAIMS_KEY};
-pub use plugin::{RhaiError, RhaiPlugin, Signer, CLIENT_HEADERS_KEY};
+pub use plugin::{RhaiError, RhaiPlugin, Signer};
 
 #[cfg(test)]
 mod tests;

@@ -31,10 +31,6 @@ use crate::objects::{
 pub type Signer =
     Arc<dyn Fn(serde_json::Map<String, Value>) -> Result<String, String> + Send + Sync>;
 
-/// Context key where the plugin keeps the client's headers for the
-/// subgraph stage (only when a `subgraph_service` hook exists).
-pub const CLIENT_HEADERS_KEY: &str = "tollgate::rhai::client_headers";
-
 /// Why the scripts could not be loaded. Stops the router at start.
 #[derive(Debug, thiserror::Error)]
 pub enum RhaiError {
@@ -334,40 +330,18 @@ fn write_back(state: &State, context: &mut RequestContext, request_id: u64) -> F
 }
 
 /// The client's headers as scripts see them: as changed by an earlier
-/// script stage (kept in the context), else as received.
+/// script stage (kept in the request context), else as received.
 fn client_headers(received: &http::HeaderMap, context: &RequestContext) -> http::HeaderMap {
-    let Some(Value::Object(stashed)) = context.get(CLIENT_HEADERS_KEY) else {
-        return received.clone();
-    };
-    let mut headers = http::HeaderMap::new();
-    for (name, value) in stashed {
-        if let (Ok(name), Some(Ok(value))) = (
-            http::HeaderName::from_bytes(name.as_bytes()),
-            value.as_str().map(http::HeaderValue::from_str),
-        ) {
-            headers.insert(name, value);
-        }
-    }
-    headers
-}
-
-/// Keeps the client's headers (as changed) in the context for later stages.
-fn stash_headers(headers: &http::HeaderMap, context: &mut RequestContext) {
-    let mut stashed = serde_json::Map::new();
-    for (name, value) in headers {
-        if let Ok(value) = value.to_str() {
-            stashed
-                .entry(name.as_str().to_owned())
-                .or_insert_with(|| Value::String(value.to_owned()));
-        }
-    }
-    context.insert(CLIENT_HEADERS_KEY, Value::Object(stashed));
+    context
+        .client_headers()
+        .cloned()
+        .unwrap_or_else(|| received.clone())
 }
 
 /// After a request stage: keeps header changes and context writes.
 fn finish_stage(state: &State, context: &mut RequestContext, request_id: u64) -> Flow {
     if state.client_headers_changed {
-        stash_headers(&state.headers, context);
+        context.set_client_headers(Arc::new(state.headers.clone()));
     }
     write_back(state, context, request_id)
 }
@@ -413,9 +387,11 @@ impl Plugin for RhaiPlugin {
 
     fn router_request<'a>(&'a self, request: RouterRequest<'a>) -> BoxFuture<'a, Flow> {
         Box::pin(async move {
-            if !self.hooks.subgraph.is_empty() {
+            if !self.hooks.subgraph.is_empty() && request.context.client_headers().is_none() {
                 // The subgraph stage may read the client's headers.
-                stash_headers(request.headers, request.context);
+                request
+                    .context
+                    .set_client_headers(Arc::new(request.headers.clone()));
             }
             if self.hooks.router.is_empty() {
                 return ControlFlow::Continue(());
@@ -555,7 +531,7 @@ impl Plugin for RhaiPlugin {
             return ControlFlow::Continue(());
         };
         let request_id = context.request_id();
-        let client_headers = client_headers(&http::HeaderMap::new(), context);
+        let client_headers = context.client_headers().cloned().unwrap_or_default();
         let mut state = new_state(
             "subgraph",
             context,
