@@ -370,6 +370,33 @@ fn new_state(
     }
 }
 
+/// The state of a response stage: the response and the context.
+fn response_state(
+    stage: &'static str,
+    context: &RequestContext,
+    context_writable: bool,
+    status: StatusCode,
+    headers: &http::HeaderMap,
+    body: serde_json::Map<String, Value>,
+) -> State {
+    let mut state = new_state(
+        stage,
+        context,
+        context_writable,
+        http::HeaderMap::new(),
+        String::new(),
+        http::Uri::default(),
+    );
+    state.response = Some(ResponseState {
+        status: status.as_u16(),
+        headers: headers.clone(),
+        headers_changed: false,
+        body,
+        changed: false,
+    });
+    state
+}
+
 fn shared(state: State) -> SharedState {
     Arc::new(Mutex::new(state))
 }
@@ -489,22 +516,14 @@ impl Plugin for RhaiPlugin {
             Ok(Value::Object(map)) => map,
             _ => serde_json::Map::new(),
         };
-        let mut state = new_state(
+        let state = shared(response_state(
             "subgraph",
             context,
             false,
-            http::HeaderMap::new(),
-            String::new(),
-            http::Uri::default(),
-        );
-        state.response = Some(ResponseState {
-            status: response.status.as_u16(),
-            headers: response.headers.clone(),
-            headers_changed: false,
+            response.status,
+            &response.headers,
             body,
-            changed: false,
-        });
-        let state = shared(state);
+        ));
         if let ControlFlow::Break(error) = self.run(callbacks, &state, request_id, as_response) {
             return ControlFlow::Break(error);
         }
@@ -580,22 +599,14 @@ impl RhaiPlugin {
             Ok(Value::Object(map)) => map,
             _ => serde_json::Map::new(),
         };
-        let mut state = new_state(
+        let state = shared(response_state(
             "supergraph",
             response.context,
             true,
-            http::HeaderMap::new(),
-            String::new(),
-            http::Uri::default(),
-        );
-        state.response = Some(ResponseState {
-            status: response.status.as_u16(),
-            headers: response.headers.clone(),
-            headers_changed: false,
+            *response.status,
+            response.headers,
             body,
-            changed: false,
-        });
-        let state = shared(state);
+        ));
         // Innermost first: execution, then supergraph, then router.
         for (stage, callbacks) in [
             ("execution", &self.hooks.execution_responses),
