@@ -8,11 +8,15 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use futures::future::{BoxFuture, FutureExt, Shared};
+use futures::future::{BoxFuture, FutureExt, WeakShared};
 use sha2::{Digest, Sha256};
 use tollgate_core::subgraph::{SubgraphClient, SubgraphError, SubgraphRequest, SubgraphResponse};
 
-type InFlight = Shared<BoxFuture<'static, Result<SubgraphResponse, SubgraphError>>>;
+type Call = BoxFuture<'static, Result<SubgraphResponse, SubgraphError>>;
+
+/// The map holds only a weak handle: when every waiter of a call is gone
+/// (cancelled requests), the call is dropped and the entry stops matching.
+type InFlight = WeakShared<Call>;
 
 /// Above this many entries, entries nobody waits on any more are swept.
 const SWEEP_ABOVE: usize = 1024;
@@ -87,11 +91,11 @@ impl<C: SubgraphClient> SubgraphClient for DeduplicatingClient<C> {
             let Ok(mut map) = self.in_flight.lock() else {
                 return self.inner.send(request);
             };
-            if let Some(existing) = map.get(&key) {
-                existing.clone()
+            if let Some(existing) = map.get(&key).and_then(WeakShared::upgrade) {
+                existing
             } else {
                 if map.len() > SWEEP_ABOVE {
-                    map.retain(|_, f| f.strong_count().is_some_and(|n| n > 1));
+                    map.retain(|_, f| f.upgrade().is_some());
                 }
                 let inner = self.inner.clone();
                 let in_flight = self.in_flight.clone();
@@ -104,7 +108,9 @@ impl<C: SubgraphClient> SubgraphClient for DeduplicatingClient<C> {
                 }
                 .boxed()
                 .shared();
-                map.insert(key, future.clone());
+                if let Some(weak) = future.downgrade() {
+                    map.insert(key, weak);
+                }
                 future
             }
         };
@@ -179,6 +185,22 @@ mod tests {
         // Later identical requests make a new call.
         client.send(request("{ a }", true)).await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_call_is_not_joined_later() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let client = DeduplicatingClient::new(Slow(calls.clone()));
+        // Started, then dropped before it finishes (the client went away).
+        let abandoned = client.send(request("{ a }", true));
+        let _ = tokio::time::timeout(Duration::from_millis(5), abandoned).await;
+        let answer = client.send(request("{ a }", true)).await.unwrap();
+        assert_eq!(&answer.body[..], b"{ a }");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "a new call, not the dropped one"
+        );
     }
 
     #[tokio::test]
