@@ -39,6 +39,11 @@ pub struct AuthorizationConfig {
     /// Only log and count unauthorized fields; serve them anyway.
     #[serde(default)]
     pub dry_run: bool,
+    /// Persisted operations (names in `persisted_queries.manifest`) that run
+    /// without a token although `jwt.require_authentication` is on. Only the
+    /// manifest's own document qualifies, sent by id or as its text.
+    #[serde(default)]
+    pub allow_anonymous_operations: Vec<String>,
 }
 
 /// Identity of a field node of a prepared document.

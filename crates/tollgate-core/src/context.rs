@@ -21,6 +21,7 @@ pub struct RequestContext {
     aliases: Vec<(&'static str, &'static str)>,
     trace_headers: Vec<(http::HeaderName, http::HeaderValue)>,
     client_headers: Option<Arc<http::HeaderMap>>,
+    extensions: http::Extensions,
 }
 
 impl RequestContext {
@@ -32,7 +33,19 @@ impl RequestContext {
             aliases: Vec::new(),
             trace_headers: Vec::new(),
             client_headers: None,
+            extensions: http::Extensions::new(),
         }
+    }
+
+    /// Typed state plugins keep between their own stages. Unlike the
+    /// entries, scripts can neither see nor change it.
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
+    }
+
+    /// Typed plugin state, writable.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.extensions
     }
 
     /// The process-unique id of this request (used in logs).

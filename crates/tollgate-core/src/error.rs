@@ -66,6 +66,9 @@ pub enum ClientError {
         /// Client-safe message.
         message: String,
     },
+    /// A persisted query could not be used (unknown id, hash mismatch, safelist).
+    #[error("{0}")]
+    PersistedQuery(crate::persisted::PersistedQueryError),
     /// An internal failure; the detail has been logged, the client sees a generic message.
     #[error("Internal server error")]
     Internal,
@@ -87,6 +90,7 @@ impl ClientError {
             Self::Unauthenticated { .. } => "UNAUTHENTICATED",
             Self::PlanningFailed(_) => "QUERY_PLANNING_FAILED",
             Self::Rejected { code, .. } => code,
+            Self::PersistedQuery(error) => error.code(),
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -113,6 +117,10 @@ impl ClientError {
             Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             Self::PlanningFailed(_) | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Rejected { status, .. } => *status,
+            Self::PersistedQuery(crate::persisted::PersistedQueryError::Malformed(_)) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::PersistedQuery(_) => request_error,
         }
     }
 
@@ -170,6 +178,11 @@ pub const ERROR_CODES: &[&str] = &[
     "SUBREQUEST_MALFORMED_RESPONSE",
     "RESPONSE_VALIDATION_FAILED",
     "UNAUTHORIZED_FIELD_OR_TYPE",
+    "PERSISTED_QUERY_NOT_FOUND",
+    "PERSISTED_QUERY_NOT_SUPPORTED",
+    "PERSISTED_QUERY_HASH_MISMATCH",
+    "PERSISTED_QUERY_ID_REQUIRED",
+    "QUERY_NOT_IN_SAFELIST",
 ];
 
 /// A failure inside the router. Logged with its detail, never shown to clients.

@@ -1,5 +1,6 @@
 //! One client request, top to bottom: plugins' router stage (the JWT
-//! checkpoint) → plugins' supergraph stage (scripts) → parse + validate + plan (cached) → GET-only-queries check →
+//! checkpoint) → persisted query resolution → plugins' supergraph stage (scripts) →
+//! plugins' operation stage (anonymous allow-list) → parse + validate + plan (cached) → GET-only-queries check →
 //! plugins' execution stage → variable coercion → execute → plugins'
 //! response stage. Each stage is one call into its own module.
 
@@ -20,7 +21,9 @@ use crate::error::{ClientError, InternalError};
 use crate::executor;
 use crate::observe::STAGE_TARGET;
 use crate::planner::{self, PlanError, QueryPlan};
-use crate::plugin::{ExecutionRequest, RouterRequest, SupergraphRequest, SupergraphResponse};
+use crate::plugin::{
+    ExecutionRequest, OperationRequest, RouterRequest, SupergraphRequest, SupergraphResponse,
+};
 use crate::request::GraphqlRequest;
 use crate::response::{GraphqlError, GraphqlResponse, Location};
 use crate::runtime::Runtime;
@@ -113,6 +116,11 @@ pub async fn run(
         }
     }
 
+    let mut persisted = runtime
+        .persisted
+        .resolve(&mut request)
+        .map_err(ClientError::PersistedQuery)?;
+
     if runtime.supergraph.auth().has_policies() {
         // Scripts decide policies at the supergraph stage: tell them which
         // ones this operation needs (errors surface again below).
@@ -143,6 +151,24 @@ pub async fn run(
             context: &mut context,
         };
         if let ControlFlow::Break(error) = plugin.supergraph_request(stage) {
+            return Err(error);
+        }
+    }
+
+    if let Some(operation) = &persisted {
+        // A script that rewrote the document made it no longer the
+        // persisted operation it was resolved as.
+        if !runtime.persisted.same_document(&request.query, operation) {
+            persisted = None;
+        }
+    }
+    for plugin in &runtime.plugins {
+        let stage = OperationRequest {
+            persisted: persisted.as_deref(),
+            operation_name: request.operation_name.as_deref(),
+            context: &mut context,
+        };
+        if let ControlFlow::Break(error) = plugin.operation_request(stage) {
             return Err(error);
         }
     }

@@ -12,6 +12,7 @@ use http::{HeaderMap, Method, Uri};
 
 use crate::context::RequestContext;
 use crate::error::ClientError;
+use crate::persisted::PersistedOperation;
 use crate::request::GraphqlRequest;
 use crate::response::GraphqlResponse;
 use crate::subgraph::{SubgraphRequest, SubgraphResponse};
@@ -42,6 +43,19 @@ pub struct SupergraphRequest<'a> {
     pub headers: &'a HeaderMap,
     /// The GraphQL request (query, operation name, variables, extensions), writable.
     pub body: &'a mut GraphqlRequest,
+    /// The request context, writable.
+    pub context: &'a mut RequestContext,
+}
+
+/// The request once its document is final (after every plugin's
+/// supergraph stage), before it is parsed.
+pub struct OperationRequest<'a> {
+    /// The operation of the persisted operations manifest the document is
+    /// (sent by id or as the manifest's text, and not changed since), or
+    /// `None` for any other document (APQ-registered ones included).
+    pub persisted: Option<&'a PersistedOperation>,
+    /// The client's `operationName`.
+    pub operation_name: Option<&'a str>,
     /// The request context, writable.
     pub context: &'a mut RequestContext,
 }
@@ -93,6 +107,13 @@ pub trait Plugin: Send + Sync + 'static {
     /// Runs once per client request after every plugin's router stage,
     /// before parsing; may change the GraphQL request.
     fn supergraph_request(&self, request: SupergraphRequest<'_>) -> Flow {
+        let _ = request;
+        ControlFlow::Continue(())
+    }
+
+    /// Runs once per client request when the document is final, before it
+    /// is parsed: whether it is a persisted operation is known here.
+    fn operation_request(&self, request: OperationRequest<'_>) -> Flow {
         let _ = request;
         ControlFlow::Continue(())
     }

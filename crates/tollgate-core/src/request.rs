@@ -40,6 +40,16 @@ impl GraphqlRequest {
     fn from_object(mut object: Map<String, Value>) -> Result<Self, ClientError> {
         let query = match object.remove("query") {
             Some(Value::String(query)) => query,
+            // A persisted query sent by id: the document comes from the
+            // manifest or the APQ cache (`crate::persisted`).
+            None | Some(Value::Null)
+                if object
+                    .get("extensions")
+                    .and_then(|e| e.get("persistedQuery"))
+                    .is_some() =>
+            {
+                String::new()
+            }
             None | Some(Value::Null) => {
                 return Err(ClientError::InvalidRequest(
                     "the request has no `query`".to_owned(),

@@ -67,6 +67,7 @@ pub struct Runtime {
     pub(crate) headers: crate::headers::HeaderPlan,
     pub(crate) authorization: crate::authorization::AuthorizationConfig,
     pub(crate) scopes_claim: Option<String>,
+    pub(crate) persisted: crate::persisted::PersistedQueries,
 }
 
 /// How one progressive-override label is decided per request.
@@ -139,6 +140,7 @@ impl Runtime {
             headers: crate::headers::HeaderPlan::default(),
             authorization: crate::authorization::AuthorizationConfig::default(),
             scopes_claim: None,
+            persisted: crate::persisted::PersistedQueries::default(),
         })
     }
 
@@ -152,6 +154,18 @@ impl Runtime {
         self.authorization = config;
         self.scopes_claim = scopes_claim;
         self
+    }
+
+    /// Sets the persisted operations manifest, safelist and APQ cache
+    /// (default: no manifest, APQ on).
+    pub fn with_persisted_queries(mut self, persisted: crate::persisted::PersistedQueries) -> Self {
+        self.persisted = persisted;
+        self
+    }
+
+    /// The persisted operations of this runtime.
+    pub fn persisted_queries(&self) -> &crate::persisted::PersistedQueries {
+        &self.persisted
     }
 
     /// Adds the `headers:` rules (checked against the supergraph's subgraphs).

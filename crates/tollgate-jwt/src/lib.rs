@@ -196,6 +196,19 @@ impl JwtAuthenticator {
         &self,
         headers: &http::HeaderMap,
     ) -> Result<Option<VerifiedToken>, AuthError> {
+        match self.authenticate_present(headers).await {
+            Ok(None) if self.inner.require_authentication => Err(self.refuse_missing_token()),
+            result => result,
+        }
+    }
+
+    /// Verifies the request's token when there is one; `Ok(None)` when there
+    /// is none, whether or not authentication is required (the caller then
+    /// decides, and reports a refusal with [`Self::refuse_missing_token`]).
+    pub async fn authenticate_present(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<Option<VerifiedToken>, AuthError> {
         let result = self.authenticate_inner(headers).await;
         match &result {
             Ok(Some(_)) => {
@@ -205,15 +218,16 @@ impl JwtAuthenticator {
                     .increment(1);
             }
             Ok(None) => {}
-            Err(error) => {
-                tracing::debug!(reason = error.reason(), "JWT refused");
-                metrics::counter!("apollo_authentication_failure_count", "kind" => "JWT")
-                    .increment(1);
-                metrics::counter!("tollgate_jwt_verifications_total", "result" => "failure", "reason" => error.reason())
-                    .increment(1);
-            }
+            Err(error) => record_failure(error),
         }
         result
+    }
+
+    /// The refusal of a request without a token, counted as a failure.
+    pub fn refuse_missing_token(&self) -> AuthError {
+        let error = AuthError::MissingToken;
+        record_failure(&error);
+        error
     }
 
     async fn authenticate_inner(
@@ -222,11 +236,7 @@ impl JwtAuthenticator {
     ) -> Result<Option<VerifiedToken>, AuthError> {
         let inner = &*self.inner;
         let Some((raw, source)) = lookup::find_token(headers, &inner.locations)? else {
-            return if inner.require_authentication {
-                Err(AuthError::MissingToken)
-            } else {
-                Ok(None)
-            };
+            return Ok(None);
         };
         if raw.len() > inner.max_token_bytes {
             return Err(AuthError::TokenTooLarge);
@@ -385,6 +395,13 @@ impl JwtAuthenticator {
     pub fn shutdown(&self) {
         self.inner.store.shutdown();
     }
+}
+
+fn record_failure(error: &AuthError) {
+    tracing::debug!(reason = error.reason(), "JWT refused");
+    metrics::counter!("apollo_authentication_failure_count", "kind" => "JWT").increment(1);
+    metrics::counter!("tollgate_jwt_verifications_total", "result" => "failure", "reason" => error.reason())
+        .increment(1);
 }
 
 fn unix_now() -> u64 {

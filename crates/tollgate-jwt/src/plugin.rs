@@ -6,22 +6,51 @@ use std::ops::ControlFlow;
 
 use futures::future::BoxFuture;
 use serde_json::Value;
-use tollgate_core::plugin::{Flow, Plugin, RouterRequest};
+use std::collections::HashSet;
+
+use tollgate_core::plugin::{Flow, OperationRequest, Plugin, RouterRequest};
 use tollgate_core::subgraph::SubgraphRequest;
 use tollgate_core::{ClientError, RequestContext};
 use tracing::Instrument;
 
-use crate::{JwtAuthenticator, APOLLO_CLAIMS_CONTEXT_KEY, CLAIMS_CONTEXT_KEY};
+use crate::{AuthError, JwtAuthenticator, APOLLO_CLAIMS_CONTEXT_KEY, CLAIMS_CONTEXT_KEY};
+
+fn refusal(error: &AuthError) -> ClientError {
+    ClientError::Unauthenticated {
+        reason: error.reason(),
+        message: error.message().to_owned(),
+        www_authenticate: error.www_authenticate(),
+    }
+}
 
 /// The JWT authentication plugin.
 pub struct JwtPlugin {
     authenticator: JwtAuthenticator,
+    /// Names of persisted operations that may run without a token while
+    /// authentication is required.
+    anonymous_operations: HashSet<String>,
 }
+
+/// Marks a request that came without a token while authentication is
+/// required: it may only run an allow-listed persisted operation.
+#[derive(Clone, Copy)]
+struct AnonymousRestricted;
 
 impl JwtPlugin {
     /// Wraps a built authenticator.
     pub fn new(authenticator: JwtAuthenticator) -> Self {
-        Self { authenticator }
+        Self {
+            authenticator,
+            anonymous_operations: HashSet::new(),
+        }
+    }
+
+    /// Lets requests without a token run these persisted operations (by
+    /// manifest name) even though authentication is required. A present
+    /// but invalid token is still refused.
+    pub fn with_anonymous_operations(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        self.anonymous_operations = names.into_iter().collect();
+        self
     }
 }
 
@@ -44,7 +73,20 @@ impl Plugin for JwtPlugin {
         Box::pin(
             async move {
                 let span = tracing::Span::current();
-                match self.authenticator.authenticate(request.headers).await {
+                let result = if self.anonymous_operations.is_empty() {
+                    self.authenticator.authenticate(request.headers).await
+                } else {
+                    self.authenticator
+                        .authenticate_present(request.headers)
+                        .await
+                };
+                match result {
+                    Ok(None) if self.authenticator.require_authentication() => {
+                        // Decided once the operation is known (operation stage).
+                        span.record("outcome", "anonymous_restricted");
+                        request.context.extensions_mut().insert(AnonymousRestricted);
+                        ControlFlow::Continue(())
+                    }
                     Ok(None) => {
                         span.record("outcome", "anonymous");
                         ControlFlow::Continue(())
@@ -63,16 +105,37 @@ impl Plugin for JwtPlugin {
                     Err(error) => {
                         span.record("outcome", "rejected");
                         span.record("reason", error.reason());
-                        ControlFlow::Break(ClientError::Unauthenticated {
-                            reason: error.reason(),
-                            message: error.message().to_owned(),
-                            www_authenticate: error.www_authenticate(),
-                        })
+                        ControlFlow::Break(refusal(&error))
                     }
                 }
             }
             .instrument(span),
         )
+    }
+
+    fn operation_request(&self, request: OperationRequest<'_>) -> Flow {
+        if request
+            .context
+            .extensions()
+            .get::<AnonymousRestricted>()
+            .is_none()
+        {
+            return ControlFlow::Continue(());
+        }
+        let allowed = request
+            .persisted
+            .and_then(|operation| operation.name.as_deref())
+            .filter(|name| self.anonymous_operations.contains(*name))
+            .is_some_and(|name| request.operation_name.is_none_or(|asked| asked == name));
+        if allowed {
+            tracing::debug!(
+                operation = request.operation_name,
+                "anonymous request runs an allow-listed persisted operation"
+            );
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(refusal(&self.authenticator.refuse_missing_token()))
+        }
     }
 
     fn subgraph_request(&self, context: &RequestContext, request: &mut SubgraphRequest) -> Flow {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tollgate_core::persisted::PersistedQueries;
 use tollgate_core::plugin::Plugin;
 use tollgate_core::runtime::{Runtime, RuntimeError};
 use tollgate_core::supergraph::SupergraphError;
@@ -47,6 +48,9 @@ pub enum StartError {
     /// The runtime could not be built.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The persisted queries manifest or settings are not usable.
+    #[error(transparent)]
+    Persisted(#[from] tollgate_core::persisted::PersistedSetupError),
     /// The JWT plugin could not be built.
     #[error(transparent)]
     Jwt(#[from] JwtSetupError),
@@ -116,11 +120,16 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
     let client = Arc::new(DeduplicatingClient::new(HttpSubgraphClient::new(
         DEFAULT_MAX_RESPONSE_BYTES,
     )?));
+    let persisted =
+        PersistedQueries::load(&config.persisted_queries, &loaded.base_dir, &config.limits)?;
+    let anonymous = anonymous_operations(loaded, &persisted)?;
     let mut plugins: Vec<Arc<dyn Plugin>> = Vec::new();
     let jwt = match &config.jwt {
         Some(jwt_config) => {
             let authenticator = JwtAuthenticator::new(jwt_config.clone(), &loaded.base_dir).await?;
-            plugins.push(Arc::new(JwtPlugin::new(authenticator.clone())));
+            plugins.push(Arc::new(
+                JwtPlugin::new(authenticator.clone()).with_anonymous_operations(anonymous),
+            ));
             Some(authenticator)
         }
         None => None,
@@ -175,6 +184,7 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
         plugins,
     )?
     .with_override_labels(&config.supergraph.override_labels)
+    .with_persisted_queries(persisted)
     .with_header_rules(&config.headers)?
     .with_authorization(
         config.authorization.clone(),
@@ -214,6 +224,42 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
         metrics,
         issuer,
     })
+}
+
+/// `authorization.allow_anonymous_operations`, checked: it needs required
+/// authentication and names operations of the persisted queries manifest.
+fn anonymous_operations(
+    loaded: &LoadedConfig,
+    persisted: &PersistedQueries,
+) -> Result<Vec<String>, StartError> {
+    let config = &loaded.config;
+    let names = &config.authorization.allow_anonymous_operations;
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let key = "authorization.allow_anonymous_operations";
+    if !config
+        .jwt
+        .as_ref()
+        .is_some_and(|j| j.require_authentication)
+    {
+        return Err(StartError::Config(format!(
+            "{key}: has no effect unless jwt.require_authentication is true (every operation already runs without a token)"
+        )));
+    }
+    if !persisted.has_manifest() {
+        return Err(StartError::Config(format!(
+            "{key}: names persisted operations, but persisted_queries.manifest is not set"
+        )));
+    }
+    for (i, name) in names.iter().enumerate() {
+        if persisted.named(name).next().is_none() {
+            return Err(StartError::Config(format!(
+                "{key}[{i}]: no operation named `{name}` in persisted_queries.manifest"
+            )));
+        }
+    }
+    Ok(names.clone())
 }
 
 /// `GET {base}/openid-configuration` and `GET {base}/jwks.json`.

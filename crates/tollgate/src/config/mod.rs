@@ -44,6 +44,9 @@ pub struct Config {
     /// How `@authenticated`, `@requiresScopes` and `@policy` are enforced.
     #[serde(default)]
     pub authorization: tollgate_core::authorization::AuthorizationConfig,
+    /// Persisted operations: the trusted manifest, the safelist, APQ.
+    #[serde(default)]
+    pub persisted_queries: tollgate_core::persisted::PersistedQueriesConfig,
     /// Header rules for subgraph requests.
     #[serde(default)]
     pub headers: tollgate_core::headers::HeadersConfig,
