@@ -79,6 +79,25 @@ pub enum JwksProviderConfig {
         #[serde(default)]
         headers: IndexMap<String, String>,
     },
+    /// The keys of an OpenID Connect issuer, found through its discovery
+    /// document `{issuer}/.well-known/openid-configuration`, whose `issuer`
+    /// must equal this one exactly; its `jwks_uri` is then used like a remote
+    /// provider. A token's `iss` selects the provider: only configured
+    /// issuers are ever contacted.
+    Oidc {
+        /// The issuer URL, exactly as the IdP's tokens carry it in `iss`.
+        issuer: String,
+        /// How often the key set is refreshed in the background, e.g. "10m".
+        #[serde(default = "default_polling_interval", with = "humantime_serde")]
+        #[schemars(with = "String")]
+        polling_interval: Duration,
+        /// Discover and fetch at start-up instead of on first use.
+        #[serde(default)]
+        prefetch: bool,
+        /// Extra headers sent with the discovery and JWKS requests.
+        #[serde(default)]
+        headers: IndexMap<String, String>,
+    },
     /// A JWKS file, relative to the config file's directory; reloaded when it changes.
     File {
         /// Path of the JWKS file.
@@ -343,7 +362,7 @@ leeway: 5m
             .contains("over the maximum of 5m"));
         let err = parse("jwks_providers: [{ source: s3, url: x }]").unwrap_err();
         assert!(
-            err.contains("unknown variant `s3`, expected `remote` or `file`"),
+            err.contains("unknown variant `s3`, expected one of `remote`, `oidc`, `file`"),
             "{err}"
         );
         let err = parse("jwks_providers: [{ source: file, path: x, extra: 1 }]").unwrap_err();

@@ -128,6 +128,12 @@ impl JwtAuthenticator {
             config.unknown_kid_cooldown,
         )?;
         let has_oct = store.snapshot().iter().any(|set| set.has_oct());
+        let mut issuers = config.issuers.clone();
+        if !issuers.is_empty() {
+            // A token verified by an OIDC provider's keys carries that
+            // provider's issuer: accept it alongside the listed ones.
+            issuers.extend(store.oidc_issuers());
+        }
         let allowed = match &config.allowed_algorithms {
             Some(names) => {
                 if names.is_empty() {
@@ -173,7 +179,7 @@ impl JwtAuthenticator {
             rules: ClaimRules {
                 leeway: config.leeway.secs(),
                 require_exp: config.require_exp,
-                issuers: config.issuers.clone(),
+                issuers,
                 audiences: config.audiences.clone(),
             },
             max_token_bytes: config.max_token_bytes,
@@ -294,8 +300,14 @@ impl JwtAuthenticator {
     /// `kid`) and verifies the signature.
     async fn verify(&self, parsed: &token::ParsedToken<'_>) -> Result<jwks::Key, AuthError> {
         let store = &self.inner.store;
-        store.ensure_loaded().await;
-        let mut sets = store.snapshot();
+        // The unverified `iss` only picks which keys to try; the signature
+        // then proves it.
+        let iss = parsed.claims.get("iss").and_then(Value::as_str);
+        if !store.serves_issuer(iss) {
+            return Err(AuthError::InvalidIssuer);
+        }
+        store.ensure_loaded_for(iss).await;
+        let mut sets = store.snapshot_for(iss);
         if sets.is_empty() {
             return Err(AuthError::KeysUnavailable);
         }
@@ -305,11 +317,11 @@ impl JwtAuthenticator {
                     .flat_map(|s| s.keys.iter())
                     .any(|k| k.kid.as_deref() == Some(kid))
             };
-            if !has_kid(&sets) && store.has_remote() {
+            if !has_kid(&sets) && store.has_remote_for(iss) {
                 // Re-read even when this call hit the cooldown: a concurrent
                 // request's refetch may just have brought the key.
-                store.refetch_for_unknown_kid().await;
-                sets = store.snapshot();
+                store.refetch_for_unknown_kid(iss).await;
+                sets = store.snapshot_for(iss);
             }
             let with_kid: Vec<&jwks::Key> = sets
                 .iter()

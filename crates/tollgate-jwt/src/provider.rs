@@ -1,9 +1,13 @@
 //! JWKS providers and the key store: file providers (read at start,
-//! reloaded when the file changes) and remote providers (prefetched or
+//! reloaded when the file changes), remote providers (prefetched or
 //! fetched on first use by one shared request, refreshed in the background,
-//! refetched on an unknown `kid` at most once per cooldown). A failed refresh
-//! keeps the last good key set. Readers never wait on a refresh: each
-//! provider's key set is an `Arc` swapped after a successful load.
+//! refetched on an unknown `kid` at most once per cooldown), and OpenID
+//! Connect providers (remote providers whose JWKS URL comes from the
+//! issuer's discovery document). A token's `iss` selects the OIDC provider
+//! of that issuer; tokens of other issuers use the file and remote
+//! providers, so an unknown `iss` never contacts an OIDC issuer. A failed
+//! refresh keeps the last good key set. Readers never wait on a refresh:
+//! each provider's key set is an `Arc` swapped after a successful load.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +43,29 @@ enum Source {
         polling_interval: Duration,
         prefetch: bool,
     },
+    Oidc {
+        issuer: String,
+        discovery_url: String,
+        /// The discovered `jwks_uri`; cleared when a JWKS fetch fails, so the
+        /// next attempt discovers again.
+        jwks_uri: Mutex<Option<String>>,
+        headers: HeaderMap,
+        polling_interval: Duration,
+        prefetch: bool,
+    },
+}
+
+impl Source {
+    fn is_fetched(&self) -> bool {
+        !matches!(self, Source::File { .. })
+    }
+
+    fn oidc_issuer(&self) -> Option<&str> {
+        match self {
+            Source::Oidc { issuer, .. } => Some(issuer),
+            _ => None,
+        }
+    }
 }
 
 struct Provider {
@@ -90,48 +117,39 @@ impl KeyStore {
                     prefetch,
                     headers,
                 } => {
-                    let parsed = url::Url::parse(url).map_err(|e| JwtSetupError::BadRemote {
-                        index,
-                        key: "url",
-                        reason: format!("`{url}` is not a URL: {e}"),
-                    })?;
-                    if !matches!(parsed.scheme(), "http" | "https") {
-                        return Err(JwtSetupError::BadRemote {
-                            index,
-                            key: "url",
-                            reason: "only http and https URLs are supported".to_owned(),
-                        });
-                    }
-                    if polling_interval.is_zero() {
-                        return Err(JwtSetupError::BadRemote {
-                            index,
-                            key: "polling_interval",
-                            reason: "must be greater than 0".to_owned(),
-                        });
-                    }
-                    let mut map = HeaderMap::new();
-                    for (name, value) in headers {
-                        let name = HeaderName::try_from(name.as_str()).map_err(|_| {
-                            JwtSetupError::BadRemote {
-                                index,
-                                key: "headers",
-                                reason: format!("`{name}` is not a valid header name"),
-                            }
-                        })?;
-                        let value = HeaderValue::try_from(value.as_str()).map_err(|_| {
-                            JwtSetupError::BadRemote {
-                                index,
-                                key: "headers",
-                                reason: format!(
-                                    "the value of `{name}` is not a valid header value"
-                                ),
-                            }
-                        })?;
-                        map.insert(name, value);
-                    }
+                    check_url(index, "url", url)?;
+                    check_interval(index, *polling_interval)?;
                     let source = Source::Remote {
                         url: url.clone(),
-                        headers: map,
+                        headers: header_map(index, headers)?,
+                        polling_interval: *polling_interval,
+                        prefetch: *prefetch,
+                    };
+                    (source, None, None)
+                }
+                JwksProviderConfig::Oidc {
+                    issuer,
+                    polling_interval,
+                    prefetch,
+                    headers,
+                } => {
+                    check_url(index, "issuer", issuer)?;
+                    check_interval(index, *polling_interval)?;
+                    let taken = providers
+                        .iter()
+                        .any(|p: &Provider| p.source.oidc_issuer() == Some(issuer.as_str()));
+                    if taken {
+                        return Err(JwtSetupError::BadRemote {
+                            index,
+                            key: "issuer",
+                            reason: format!("`{issuer}` is configured by an earlier provider"),
+                        });
+                    }
+                    let source = Source::Oidc {
+                        issuer: issuer.clone(),
+                        discovery_url: discovery_url(issuer),
+                        jwks_uri: Mutex::new(None),
+                        headers: header_map(index, headers)?,
                         polling_interval: *polling_interval,
                         prefetch: *prefetch,
                     };
@@ -161,7 +179,9 @@ impl KeyStore {
     /// Prefetches remote providers that ask for it, then starts background refreshes.
     pub async fn start(self: &Arc<Self>) {
         for provider in &self.providers {
-            if let Source::Remote { prefetch: true, .. } = provider.source {
+            if let Source::Remote { prefetch: true, .. } | Source::Oidc { prefetch: true, .. } =
+                provider.source
+            {
                 let _guard = provider.fetch_lock.lock().await;
                 self.fetch(provider).await;
             }
@@ -173,10 +193,55 @@ impl KeyStore {
                 Source::File { .. } => FILE_CHECK_INTERVAL,
                 Source::Remote {
                     polling_interval, ..
+                }
+                | Source::Oidc {
+                    polling_interval, ..
                 } => *polling_interval,
             };
             tokio::spawn(refresh_loop(store, index, interval, cancel));
         }
+    }
+
+    /// The providers that may verify a token with this (unverified) `iss`:
+    /// the OIDC provider of that issuer, else every file and remote provider.
+    fn selected<'a>(&'a self, iss: Option<&'a str>) -> impl Iterator<Item = &'a Provider> + 'a {
+        let oidc = iss.is_some_and(|iss| {
+            self.providers
+                .iter()
+                .any(|p| p.source.oidc_issuer() == Some(iss))
+        });
+        self.providers
+            .iter()
+            .filter(move |p| match p.source.oidc_issuer() {
+                Some(issuer) => oidc && Some(issuer) == iss,
+                None => !oidc,
+            })
+    }
+
+    /// The key sets that may verify a token with this `iss` (see [`Self::selected`]).
+    pub fn snapshot_for(&self, iss: Option<&str>) -> Vec<Arc<KeySet>> {
+        self.selected(iss)
+            .filter_map(|p| p.keys.read().clone())
+            .collect()
+    }
+
+    /// Whether a token with this `iss` has any provider at all (false: an
+    /// issuer that is not an OIDC provider's, and no file or remote provider).
+    pub fn serves_issuer(&self, iss: Option<&str>) -> bool {
+        self.selected(iss).next().is_some()
+    }
+
+    /// Whether any provider a token with this `iss` may use is fetched over the network.
+    pub fn has_remote_for(&self, iss: Option<&str>) -> bool {
+        self.selected(iss).any(|p| p.source.is_fetched())
+    }
+
+    /// The issuers of the OIDC providers.
+    pub fn oidc_issuers(&self) -> Vec<String> {
+        self.providers
+            .iter()
+            .filter_map(|p| p.source.oidc_issuer().map(str::to_owned))
+            .collect()
     }
 
     /// Stops the background refreshes.
@@ -204,11 +269,9 @@ impl KeyStore {
             .any(|p| p.keys.read().as_ref().is_some_and(|k| !k.keys.is_empty()))
     }
 
-    /// Whether any provider is remote.
+    /// Whether any provider is fetched over the network (remote or OIDC).
     pub fn has_remote(&self) -> bool {
-        self.providers
-            .iter()
-            .any(|p| matches!(p.source, Source::Remote { .. }))
+        self.providers.iter().any(|p| p.source.is_fetched())
     }
 
     /// Number of remote fetches attempted (for tests and metrics).
@@ -219,8 +282,17 @@ impl KeyStore {
     /// Loads remote providers that have no key set yet; concurrent callers
     /// share one fetch, and a failed fetch is not retried within the cooldown.
     pub async fn ensure_loaded(&self) {
-        for provider in &self.providers {
-            if !matches!(provider.source, Source::Remote { .. }) || provider.keys.read().is_some() {
+        self.load_missing(self.providers.iter()).await;
+    }
+
+    /// [`Self::ensure_loaded`] for the providers a token with this `iss` may use.
+    pub async fn ensure_loaded_for(&self, iss: Option<&str>) {
+        self.load_missing(self.selected(iss)).await;
+    }
+
+    async fn load_missing(&self, providers: impl Iterator<Item = &Provider>) {
+        for provider in providers {
+            if !provider.source.is_fetched() || provider.keys.read().is_some() {
                 continue;
             }
             let _guard = provider.fetch_lock.lock().await;
@@ -233,10 +305,10 @@ impl KeyStore {
 
     /// After an unknown `kid`: refetches remote key sets not fetched within
     /// the cooldown. Returns whether any set was fetched.
-    pub async fn refetch_for_unknown_kid(&self) -> bool {
+    pub async fn refetch_for_unknown_kid(&self, iss: Option<&str>) -> bool {
         let mut fetched = false;
-        for provider in &self.providers {
-            if !matches!(provider.source, Source::Remote { .. }) {
+        for provider in self.selected(iss) {
+            if !provider.source.is_fetched() {
                 continue;
             }
             let _guard = provider.fetch_lock.lock().await;
@@ -265,13 +337,28 @@ impl KeyStore {
 
     /// Fetches one remote provider (caller holds its fetch lock). Returns success.
     async fn fetch(&self, provider: &Provider) -> bool {
-        let Source::Remote { url, headers, .. } = &provider.source else {
-            return false;
-        };
         *provider.last_attempt.lock() = Some(Instant::now());
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let index = provider.index;
-        match fetch_jwks(&self.client, url, headers).await {
+        let (url, headers) = match &provider.source {
+            Source::File { .. } => return false,
+            Source::Remote { url, headers, .. } => (url.clone(), headers),
+            Source::Oidc { headers, .. } => match self.discover(provider).await {
+                Ok(url) => (url, headers),
+                Err(reason) => {
+                    metrics::counter!("tollgate_jwks_fetches_total", "provider" => index.to_string(), "result" => "failure").increment(1);
+                    tracing::warn!(provider = index, %reason, "OpenID discovery failed; keeping the last good key set");
+                    return false;
+                }
+            },
+        };
+        let result = fetch_jwks(&self.client, &url, headers).await;
+        if result.is_err() {
+            if let Source::Oidc { jwks_uri, .. } = &provider.source {
+                *jwks_uri.lock() = None;
+            }
+        }
+        match result {
             Ok(bytes) => match KeySet::parse(&bytes) {
                 Ok(set) => {
                     metrics::counter!("tollgate_jwks_fetches_total", "provider" => index.to_string(), "result" => "success").increment(1);
@@ -295,6 +382,45 @@ impl KeyStore {
                 false
             }
         }
+    }
+
+    /// The JWKS URL of an OIDC provider: the one discovered before, or read
+    /// now from the issuer's discovery document, whose `issuer` must equal
+    /// the configured one exactly.
+    async fn discover(&self, provider: &Provider) -> Result<String, String> {
+        let Source::Oidc {
+            issuer,
+            discovery_url,
+            jwks_uri,
+            headers,
+            ..
+        } = &provider.source
+        else {
+            return Err("not an OIDC provider".to_owned());
+        };
+        if let Some(url) = jwks_uri.lock().clone() {
+            return Ok(url);
+        }
+        let bytes = fetch_jwks(&self.client, discovery_url, headers).await?;
+        let document: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|_| "the discovery document is not JSON".to_owned())?;
+        match document.get("issuer").and_then(serde_json::Value::as_str) {
+            Some(found) if found == issuer => {}
+            Some(_) => {
+                return Err(
+                    "the discovery document names another issuer than the configured one"
+                        .to_owned(),
+                )
+            }
+            None => return Err("the discovery document has no `issuer`".to_owned()),
+        }
+        let url = document
+            .get("jwks_uri")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| "the discovery document has no `jwks_uri`".to_owned())?;
+        check_jwks_uri(issuer, url)?;
+        *jwks_uri.lock() = Some(url.to_owned());
+        Ok(url.to_owned())
     }
 
     fn install(&self, provider: &Provider, set: KeySet, digest: [u8; 32]) {
@@ -343,14 +469,83 @@ async fn refresh_loop(
         }
         let Some(store) = store.upgrade() else { return };
         let provider = &store.providers[index];
-        match provider.source {
-            Source::File { .. } => store.check_file(provider),
-            Source::Remote { .. } => {
-                let _guard = provider.fetch_lock.lock().await;
-                store.fetch(provider).await;
-            }
+        if provider.source.is_fetched() {
+            let _guard = provider.fetch_lock.lock().await;
+            store.fetch(provider).await;
+        } else {
+            store.check_file(provider);
         }
     }
+}
+
+/// `{issuer}/.well-known/openid-configuration` (OpenID Connect Discovery
+/// 1.0 §4: a trailing slash of the issuer is not doubled).
+fn discovery_url(issuer: &str) -> String {
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
+}
+
+/// A discovered `jwks_uri` must be an http(s) URL, and https when the
+/// issuer is (no downgrade to plain HTTP).
+fn check_jwks_uri(issuer: &str, url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url)
+        .map_err(|_| "the discovery document's `jwks_uri` is not a URL".to_owned())?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if !issuer.starts_with("https:") => Ok(()),
+        _ => Err("the discovery document's `jwks_uri` is not an https URL".to_owned()),
+    }
+}
+
+fn check_url(index: usize, key: &'static str, url: &str) -> Result<(), JwtSetupError> {
+    let parsed = url::Url::parse(url).map_err(|e| JwtSetupError::BadRemote {
+        index,
+        key,
+        reason: format!("`{url}` is not a URL: {e}"),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(JwtSetupError::BadRemote {
+            index,
+            key,
+            reason: "only http and https URLs are supported".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn check_interval(index: usize, interval: Duration) -> Result<(), JwtSetupError> {
+    if interval.is_zero() {
+        return Err(JwtSetupError::BadRemote {
+            index,
+            key: "polling_interval",
+            reason: "must be greater than 0".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn header_map(
+    index: usize,
+    headers: &indexmap::IndexMap<String, String>,
+) -> Result<HeaderMap, JwtSetupError> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let name = HeaderName::try_from(name.as_str()).map_err(|_| JwtSetupError::BadRemote {
+            index,
+            key: "headers",
+            reason: format!("`{name}` is not a valid header name"),
+        })?;
+        let value =
+            HeaderValue::try_from(value.as_str()).map_err(|_| JwtSetupError::BadRemote {
+                index,
+                key: "headers",
+                reason: format!("the value of `{name}` is not a valid header value"),
+            })?;
+        map.insert(name, value);
+    }
+    Ok(map)
 }
 
 type FileRead = (KeySet, [u8; 32], Option<SystemTime>);
@@ -419,4 +614,26 @@ async fn fetch_jwks(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_urls_and_jwks_uri_schemes() {
+        assert_eq!(
+            discovery_url("https://idp.example/"),
+            "https://idp.example/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            discovery_url("https://idp.example/tenant"),
+            "https://idp.example/tenant/.well-known/openid-configuration"
+        );
+        assert!(check_jwks_uri("https://idp.example", "https://keys.example/jwks").is_ok());
+        assert!(check_jwks_uri("https://idp.example", "http://keys.example/jwks").is_err());
+        assert!(check_jwks_uri("http://127.0.0.1:1/t", "http://127.0.0.1:1/t/jwks").is_ok());
+        assert!(check_jwks_uri("http://127.0.0.1:1/t", "file:///etc/passwd").is_err());
+        assert!(check_jwks_uri("https://idp.example", "not a url").is_err());
+    }
 }

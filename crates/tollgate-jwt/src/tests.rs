@@ -778,3 +778,5 @@ fn outcomes_and_cooldowns_are_counted() {
     // The first unknown kid refetches; the next two hit the cooldown.
     assert_eq!(counter("apollo_authentication_cooldown_count"), 2);
 }
+
+mod oidc;

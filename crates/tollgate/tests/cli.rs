@@ -68,7 +68,7 @@ fn validate_reports_every_error_with_its_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("jwt.jwks_providers[0]"), "{stderr}");
     assert!(
-        stderr.contains("unknown variant `s3`, expected `remote` or `file`"),
+        stderr.contains("unknown variant `s3`, expected one of `remote`, `oidc`, `file`"),
         "{stderr}"
     );
     assert!(stderr.contains("line 4"), "{stderr}");
