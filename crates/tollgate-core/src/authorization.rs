@@ -77,6 +77,13 @@ impl Caller {
                 _ => {}
             }
         }
+        // Scopes bound to the consumer credential that verified the token.
+        if let Some(Value::Array(items)) = context
+            .get(crate::context::CONSUMER_KEY)
+            .and_then(|consumer| consumer.get("scopes"))
+        {
+            scopes.extend(items.iter().filter_map(Value::as_str).map(str::to_owned));
+        }
         let granted = match context.get(POLICIES_KEY) {
             Some(Value::Object(policies)) => policies
                 .iter()

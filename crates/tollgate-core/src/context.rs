@@ -13,6 +13,10 @@ static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 /// scripts and header rules).
 pub const JWT_CLAIMS_KEY: &str = "tollgate::authentication::jwt_claims";
 
+/// Context key of the consumer credential that verified the token (`name`,
+/// `key_id`, `scopes`), when consumer credentials are configured.
+pub const CONSUMER_KEY: &str = "tollgate::authentication::consumer";
+
 /// State that lives for one client request and is visible to every stage.
 #[derive(Debug, Default)]
 pub struct RequestContext {

@@ -58,6 +58,9 @@ pub struct JwtConfig {
     /// Forward verified claims to subgraphs in the GraphQL request's `extensions`.
     #[serde(default)]
     pub forward_claims_to_upstream_extensions: ForwardClaimsConfig,
+    /// Consumer credentials managed by the gateway (`tollgate consumers`).
+    #[serde(default)]
+    pub consumers: Option<crate::consumers::ConsumersConfig>,
 }
 
 /// One source of verification keys.

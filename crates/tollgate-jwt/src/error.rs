@@ -50,6 +50,12 @@ pub enum AuthError {
     /// No key set could be loaded to verify the token.
     #[error("verification keys are unavailable")]
     KeysUnavailable,
+    /// `sub` is not the key id of a consumer credential, which is required.
+    #[error("the token's consumer is not known")]
+    UnknownConsumer,
+    /// `sub` is the key id of a revoked consumer credential.
+    #[error("the token's consumer credential is revoked")]
+    ConsumerRevoked,
 }
 
 impl AuthError {
@@ -71,6 +77,8 @@ impl AuthError {
             Self::InvalidAudience => "INVALID_AUDIENCE",
             Self::InvalidClaims => "INVALID_CLAIMS",
             Self::KeysUnavailable => "KEYS_UNAVAILABLE",
+            Self::UnknownConsumer => "UNKNOWN_CONSUMER",
+            Self::ConsumerRevoked => "CONSUMER_REVOKED",
         }
     }
 
@@ -92,6 +100,8 @@ impl AuthError {
             Self::InvalidAudience => "the token's audience is not accepted",
             Self::InvalidClaims => "the token's claims are invalid",
             Self::KeysUnavailable => "verification keys are unavailable",
+            Self::UnknownConsumer => "the token's consumer is not known",
+            Self::ConsumerRevoked => "the token's consumer credential is revoked",
         }
     }
 
@@ -104,7 +114,7 @@ impl AuthError {
     }
 
     /// Every variant, for documentation checks.
-    pub const ALL: [AuthError; 15] = [
+    pub const ALL: [AuthError; 17] = [
         Self::MissingToken,
         Self::MalformedToken,
         Self::TokenTooLarge,
@@ -120,6 +130,8 @@ impl AuthError {
         Self::InvalidAudience,
         Self::InvalidClaims,
         Self::KeysUnavailable,
+        Self::UnknownConsumer,
+        Self::ConsumerRevoked,
     ];
 }
 
@@ -156,6 +168,9 @@ pub enum JwtSetupError {
         /// What is wrong.
         reason: String,
     },
+    /// The consumer store cannot be used.
+    #[error(transparent)]
+    Consumers(#[from] crate::consumers::ConsumerError),
     /// Some other option is unusable.
     #[error("jwt.{key}: {reason}")]
     Invalid {

@@ -9,6 +9,7 @@
 //! to subgraphs in `extensions`. Failures carry a stable reason ([`AuthError`]).
 
 pub mod config;
+pub mod consumers;
 pub mod error;
 pub mod issuer;
 pub mod jwks;
@@ -54,6 +55,8 @@ pub struct VerifiedToken {
     pub key_id: Option<Arc<str>>,
     /// Its algorithm.
     pub algorithm: Algorithm,
+    /// The consumer credential that verified it, when it is a consumer's token.
+    pub consumer: Option<Arc<consumers::Credential>>,
 }
 
 #[derive(Clone)]
@@ -63,6 +66,7 @@ struct CachedVerification {
     generation: u64,
     key_id: Option<Arc<str>>,
     algorithm: Algorithm,
+    consumer: Option<Arc<consumers::Credential>>,
 }
 
 /// Successful verifications keyed by a SHA-256 of the token (the token
@@ -78,6 +82,7 @@ struct Inner {
     require_authentication: bool,
     forward: Option<(String, Option<Vec<String>>)>,
     cache: Option<VerificationCache>,
+    consumers: Option<Arc<consumers::Consumers>>,
 }
 
 /// The JWT authenticator: built once, shared by every request (cheap to clone).
@@ -103,13 +108,21 @@ impl JwtAuthenticator {
     /// Builds the key store (reading file providers, prefetching remote ones
     /// that ask for it) and starts the background refreshes.
     pub async fn new(config: JwtConfig, base_dir: &Path) -> Result<Self, JwtSetupError> {
-        if config.require_authentication && config.jwks_providers.is_empty() {
+        if config.require_authentication
+            && config.jwks_providers.is_empty()
+            && config.consumers.is_none()
+        {
             return Err(JwtSetupError::Invalid {
                 key: "jwks_providers",
-                reason: "at least one provider is needed when require_authentication is on"
+                reason: "at least one provider (or `consumers`) is needed when require_authentication is on"
                     .to_owned(),
             });
         }
+        let consumers = config
+            .consumers
+            .as_ref()
+            .map(|c| consumers::Consumers::open(c, base_dir))
+            .transpose()?;
         if config.lookup_locations.is_empty() {
             return Err(JwtSetupError::Invalid {
                 key: "lookup_locations",
@@ -127,7 +140,8 @@ impl JwtAuthenticator {
             base_dir,
             config.unknown_kid_cooldown,
         )?;
-        let has_oct = store.snapshot().iter().any(|set| set.has_oct());
+        // Consumer secrets are oct keys too (each verifies only its own tokens).
+        let has_oct = consumers.is_some() || store.snapshot().iter().any(|set| set.has_oct());
         let mut issuers = config.issuers.clone();
         if !issuers.is_empty() {
             // A token verified by an OIDC provider's keys carries that
@@ -188,8 +202,12 @@ impl JwtAuthenticator {
                 .enabled
                 .then(|| (forward.field_name.clone(), forward.include_claims.clone())),
             cache,
+            consumers,
         };
         inner.store.start().await;
+        if let Some(consumers) = &inner.consumers {
+            consumers.start();
+        }
         Ok(Self {
             inner: Arc::new(inner),
         })
@@ -255,11 +273,18 @@ impl JwtAuthenticator {
         if let (Some(cache), Some(key)) = (&inner.cache, &cache_key) {
             if let Some(hit) = cache.get(key) {
                 if now < hit.valid_until && hit.generation == inner.store.generation() {
+                    if let (Some(credential), Some(consumers)) = (&hit.consumer, &inner.consumers) {
+                        if !consumers.still_active(&credential.key_id) {
+                            cache.remove(key);
+                            return Err(AuthError::ConsumerRevoked);
+                        }
+                    }
                     return Ok(Some(VerifiedToken {
                         claims: hit.claims,
                         source,
                         key_id: hit.key_id,
                         algorithm: hit.algorithm,
+                        consumer: hit.consumer,
                     }));
                 }
                 cache.remove(key);
@@ -268,7 +293,20 @@ impl JwtAuthenticator {
 
         let parsed = token::parse(raw, inner.max_token_bytes, &inner.allowed)?;
         let generation = inner.store.generation();
-        let key = self.verify(&parsed).await?;
+        let consumer = match &inner.consumers {
+            Some(consumers) => consumers.resolve(&parsed.claims)?,
+            None => None,
+        };
+        let key = match &consumer {
+            // A consumer's token verifies with its credential's key alone.
+            Some(credential) => {
+                if !credential.key.accepts(parsed.alg) {
+                    return Err(AuthError::AlgorithmNotAllowed);
+                }
+                token::verify_signature(&parsed, [&credential.key])?.clone()
+            }
+            None => self.verify(&parsed).await?,
+        };
         let exp = token::check_claims(&parsed.claims, &inner.rules, now)?;
         let claims = Arc::new(Value::Object(parsed.claims));
         let verified = VerifiedToken {
@@ -276,6 +314,7 @@ impl JwtAuthenticator {
             source,
             key_id: key.kid.as_deref().map(Arc::from),
             algorithm: parsed.alg,
+            consumer,
         };
         if let (Some(cache), Some(key)) = (&inner.cache, cache_key) {
             let valid_until = match exp {
@@ -290,6 +329,7 @@ impl JwtAuthenticator {
                     generation,
                     key_id: verified.key_id.clone(),
                     algorithm: parsed.alg,
+                    consumer: verified.consumer.clone(),
                 },
             );
         }
@@ -406,6 +446,14 @@ impl JwtAuthenticator {
     /// Stops background refreshes.
     pub fn shutdown(&self) {
         self.inner.store.shutdown();
+        if let Some(consumers) = &self.inner.consumers {
+            consumers.shutdown();
+        }
+    }
+
+    /// The consumer credentials, when configured.
+    pub fn consumers(&self) -> Option<&Arc<consumers::Consumers>> {
+        self.inner.consumers.as_ref()
     }
 }
 

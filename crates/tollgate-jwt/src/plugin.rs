@@ -100,6 +100,12 @@ impl Plugin for JwtPlugin {
                         request
                             .context
                             .alias(APOLLO_CLAIMS_CONTEXT_KEY, CLAIMS_CONTEXT_KEY);
+                        if let Some(consumer) = &token.consumer {
+                            request.context.insert(
+                                tollgate_core::context::CONSUMER_KEY,
+                                consumer.context_value(),
+                            );
+                        }
                         ControlFlow::Continue(())
                     }
                     Err(error) => {

@@ -1,5 +1,6 @@
 //! The `tollgate` command line: run the router, run the embedded demo
-//! (`dev`), and check or describe the config (`config validate|schema`).
+//! (`dev`), check or describe the config (`config validate|schema`), and
+//! manage consumer credentials (`consumers create|list|revoke|add-key`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -96,6 +97,42 @@ enum Command {
         #[command(subcommand)]
         action: ConfigCommand,
     },
+    /// Manage consumer credentials (`jwt.consumers` in the config).
+    Consumers {
+        #[command(subcommand)]
+        action: ConsumersCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConsumersCommand {
+    /// Create a secret credential for a consumer (created when new); prints
+    /// its key id and secret, which is shown only this once.
+    Create {
+        /// The consumer's name (letters, digits, '-', '_', '.').
+        name: String,
+        /// A scope its tokens get (repeatable).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
+    /// List every credential (never any secret).
+    List,
+    /// Revoke a credential; a running router refuses its tokens within `refresh_interval`.
+    Revoke {
+        /// The key id.
+        key_id: String,
+    },
+    /// Register an app's public key (a JWK file) as a credential; prints its key id.
+    AddKey {
+        /// The consumer's name.
+        name: String,
+        /// The public JWK file.
+        #[arg(long)]
+        jwk: PathBuf,
+        /// A scope its tokens get (repeatable).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,6 +185,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "{}",
                 issue_token(&loaded, sub, claims, expires_in.as_deref())?
             );
+            Ok(())
+        }
+        Some(Command::Consumers { action }) => {
+            let loaded = config::load(&cli.config)?;
+            print!("{}", consumers(&loaded, action)?);
             Ok(())
         }
         Some(Command::Plan {
@@ -222,6 +264,45 @@ fn issue_token(
         None => None,
     };
     Ok(issuer.sign(map, lifetime)?)
+}
+
+/// Runs a `tollgate consumers` command against the configured store.
+fn consumers(loaded: &LoadedConfig, action: &ConsumersCommand) -> anyhow::Result<String> {
+    use tollgate_jwt::consumers::{admin, open_store, SecretCipher};
+    let Some(config) = loaded
+        .config
+        .jwt
+        .as_ref()
+        .and_then(|jwt| jwt.consumers.as_ref())
+    else {
+        anyhow::bail!("jwt.consumers: the config has no consumer store");
+    };
+    let store = open_store(&config.store, &loaded.base_dir)?;
+    Ok(match action {
+        ConsumersCommand::Create { name, scopes } => {
+            let Some(key) = &config.encryption_key else {
+                anyhow::bail!(
+                    "jwt.consumers.encryption_key: needed to store secrets encrypted (a base64 32-byte key, e.g. `openssl rand -base64 32`)"
+                );
+            };
+            let cipher = SecretCipher::from_config(key)?;
+            let (key_id, secret) = admin::create(&*store, &cipher, name, scopes)?;
+            format!(
+                "consumer: {name}\nkey id:   {key_id}\nsecret:   {secret}\n\nThe secret is shown only now: give it to the app, which signs HS256 tokens with it and `sub` set to the key id.\n"
+            )
+        }
+        ConsumersCommand::List => admin::list(&*store)?,
+        ConsumersCommand::Revoke { key_id } => {
+            admin::revoke(&*store, key_id)?;
+            format!("revoked {key_id}\n")
+        }
+        ConsumersCommand::AddKey { name, jwk, scopes } => {
+            let text = std::fs::read_to_string(jwk)
+                .with_context(|| format!("--jwk: cannot read {}", jwk.display()))?;
+            let key_id = admin::add_key(&*store, name, &text, scopes)?;
+            format!("consumer: {name}\nkey id:   {key_id}\n\nTokens signed with this key's private half must carry `sub` = the key id.\n")
+        }
+    })
 }
 
 /// Exports the spans still buffered before the process exits.
