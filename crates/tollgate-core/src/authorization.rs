@@ -339,6 +339,19 @@ mod tests {
     }
 
     #[test]
+    fn consumer_credential_scopes_join_the_token_scopes() {
+        let mut context = RequestContext::new();
+        context.insert(JWT_CLAIMS_KEY, json!({"sub": "ck_1", "scope": "a"}));
+        let both = scopes(&[&["a", "invoices"]]);
+        assert!(!Caller::from_context(&context, None).satisfies(&both));
+        context.insert(
+            crate::context::CONSUMER_KEY,
+            json!({"name": "billing", "key_id": "ck_1", "scopes": ["invoices"]}),
+        );
+        assert!(Caller::from_context(&context, None).satisfies(&both));
+    }
+
+    #[test]
     fn requirements_against_callers() {
         let authenticated = Requirement {
             authenticated: true,
