@@ -7,7 +7,7 @@
 //! the running runtime keeps serving.
 //!
 //! A config reload applies `supergraph`, `subgraphs`, `limits`, `headers`,
-//! `rhai`, `jwt`, `authorization` and `debug`. The sections bound at start
+//! `rhai`, `jwt`, `authorization`, `persisted_queries` and `debug`. The sections bound at start
 //! (`http`, including the listen address, `telemetry`, including the
 //! metrics listener, `log` and `issuer`) keep their running values; a
 //! difference is logged as needing a restart. JWKS files are watched by the
