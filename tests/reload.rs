@@ -301,6 +301,10 @@ async fn a_config_reload_whose_jwt_keys_cannot_load_is_refused() {
         jwks.display()
     );
     let env = start(&dir, &v1, &file_jwt).await;
+    let (ok_before, failed_before) = (
+        reloads(&env, "config", "success").await,
+        reloads(&env, "config", "failure").await,
+    );
     let token = tollgate_e2e::dev_token(&json!({"sub": "1"}));
     let bearer = format!("Bearer {token}");
     let me = json!({"query": "{ user(id: \"1\") { name } }"});
@@ -335,7 +339,10 @@ async fn a_config_reload_whose_jwt_keys_cannot_load_is_refused() {
             .starts_with("jwt: the new settings cannot serve"),
         "{error}"
     );
-    assert_eq!(reloads(&env, "config", "failure").await, 1.0);
+    assert_eq!(
+        reloads(&env, "config", "failure").await - failed_before,
+        1.0
+    );
     let answer = env
         .post_with(me.clone(), &[("authorization", &bearer)])
         .await;
@@ -354,7 +361,7 @@ async fn a_config_reload_whose_jwt_keys_cannot_load_is_refused() {
     std::fs::write(dir.join("router.yaml"), config.replace(&file_jwt, "")).unwrap();
     let report = env.router.reloader().reload_config().await.unwrap();
     assert!(report.restart_needed.is_empty(), "{report:?}");
-    assert_eq!(reloads(&env, "config", "success").await, 1.0);
+    assert_eq!(reloads(&env, "config", "success").await - ok_before, 1.0);
     let answer = env.post(anonymous).await;
     assert_eq!(
         answer.status, 200,
@@ -362,4 +369,37 @@ async fn a_config_reload_whose_jwt_keys_cannot_load_is_refused() {
         answer.text
     );
     assert_eq!(answer.body["data"]["user"]["name"], "Ada Lovelace");
+}
+
+#[tokio::test]
+async fn a_config_reload_recompiles_rhai_scripts_and_refuses_a_broken_one() {
+    let _serial = SERIAL.lock().await;
+    let (v1, _) = supergraphs();
+    let dir = temp_dir("rhai-reload");
+    std::fs::create_dir_all(dir.join("rhai")).unwrap();
+    let script = |status: u16| {
+        format!(
+            "fn router_service(service) {{ service.map_request(|request| {{ throw #{{ status: {status}, message: \"script {status}\" }}; }}); }}\n"
+        )
+    };
+    std::fs::write(dir.join("rhai/main.rhai"), script(403)).unwrap();
+    let env = start(&dir, &v1, "rhai: { scripts: rhai, main: main.rhai }\n").await;
+    let query = json!({"query": "{ __typename }"});
+    assert_eq!(env.post(query.clone()).await.status, 403);
+
+    // A changed script applies on reload (the config itself is unchanged).
+    std::fs::write(dir.join("rhai/main.rhai"), script(429)).unwrap();
+    env.router.reloader().reload_config().await.unwrap();
+    let answer = env.post(query.clone()).await;
+    assert_eq!(answer.status, 429, "{}", answer.text);
+
+    // A script that does not compile is refused; the running one stays.
+    std::fs::write(
+        dir.join("rhai/main.rhai"),
+        "fn router_service(service) { let = ; }",
+    )
+    .unwrap();
+    let error = env.router.reloader().reload_config().await.unwrap_err();
+    assert!(error.to_string().starts_with("rhai.main: "), "{error}");
+    assert_eq!(env.post(query).await.status, 429);
 }

@@ -95,7 +95,8 @@ pub struct Gateway {
     pub runtime: Arc<RuntimeHandle>,
     /// The axum app.
     pub app: axum::Router,
-    /// The JWT authenticator, when configured.
+    /// The JWT authenticator built at start, when configured (a config
+    /// reload with a changed `jwt:` section replaces it in the runtime).
     pub jwt: Option<JwtAuthenticator>,
     /// The address from `http.listen`.
     pub listen: SocketAddr,
