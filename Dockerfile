@@ -4,6 +4,7 @@
 # and the ${env.NAME} values of docker/router.yaml; Kubernetes: docs/deploy.md.
 # scripts/docker-smoke.sh runs these same steps without Docker (CI runs it).
 
+# The toolchain CI builds and tests with (the locked dependencies need 1.89 or newer).
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY . .
