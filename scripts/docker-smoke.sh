@@ -10,8 +10,9 @@
 #      then SIGTERM and exit status 0.
 # Any other instruction in the runtime stage stops the script: teach it first.
 #
-#   scripts/docker-smoke.sh           # release build, as the image (CI runs this)
-#   scripts/docker-smoke.sh --debug   # reuse the debug build (quick local check)
+#   scripts/docker-smoke.sh           # the release build, as the image
+#   scripts/docker-smoke.sh --debug   # reuse the debug build `cargo test --workspace`
+#                                     # leaves (CI runs this after the tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -53,19 +54,25 @@ for line in "${build_cmds[@]}"; do
     WORKDIR\ /src|COPY\ .\ .) ;; # the repository root is /src
     RUN\ *)
       cmd=${line#RUN }
-      [[ $profile == debug ]] && cmd=${cmd/ --release/}
-      say "build: $cmd"
-      bash -c "$cmd"
+      if [[ $profile == release ]]; then
+        say "build: $cmd"
+        bash -c "$cmd"
+      fi
       ;;
     *) fail "unsupported build-stage instruction: $line" ;;
   esac
 done
-# The demo subgraphs the smoke test queries (not part of the image). Naming
-# both packages resolves features as for the router (which depends on the
-# demo), so the build above is reused and only the demo binary is linked.
-demo_build=(cargo build --locked -p tollgate -p tollgate-demo --bin tollgate-demo)
-[[ $profile == release ]] && demo_build+=(--release)
-"${demo_build[@]}"
+if [[ $profile == release ]]; then
+  # The demo subgraphs the smoke test queries (not part of the image). Naming
+  # both packages resolves features as for the router (which depends on the
+  # demo), so the build above is reused and only the demo binary is linked.
+  cargo build --release --locked -p tollgate -p tollgate-demo --bin tollgate-demo
+else
+  # The same targets and features as `cargo test --workspace`: after the
+  # tests this only links the demo binary.
+  say "build: the workspace's debug build (router and demo binaries)"
+  cargo build --locked --workspace --bins --tests --examples
+fi
 built=$(date +%s)
 say "build took $((built - started))s ($profile)"
 
