@@ -18,6 +18,10 @@ lint:
 ci:
     bash .ci/run
 
+# The Dockerfile's steps without Docker (release build, image layout, probes, query, SIGHUP, SIGTERM); `--debug` reuses the debug build.
+docker-smoke *flags:
+    bash scripts/docker-smoke.sh {{flags}}
+
 # Check the config and the files it references.
 validate config="router.yaml":
     cargo run -- config validate --config {{config}}

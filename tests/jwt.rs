@@ -285,8 +285,16 @@ async fn readiness_waits_for_a_key_set_when_authentication_is_required() {
     assert!(body["reason"].as_str().unwrap().contains("JWKS"), "{body}");
 
     up.store(true, Ordering::SeqCst);
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let (status, body) = ready().await;
+    // Polled within a bounded deadline: the next check after the 50ms
+    // cooldown fetches the now available key set.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let (status, body) = loop {
+        let (status, body) = ready().await;
+        if status == 200 || std::time::Instant::now() > deadline {
+            break (status, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, json!({"status": "ready"}));
 }

@@ -105,6 +105,23 @@ impl TestEnv {
         }
     }
 
+    /// Starts a router from a config file, loaded as the binary loads it
+    /// (relative paths from the file's directory; a config reload re-reads it).
+    pub async fn start_file(demo: DemoHandle, path: &std::path::Path) -> TestEnv {
+        let loaded = config::load(path).unwrap_or_else(|error| panic!("{error}"));
+        let gateway = server::build(&loaded).await.expect("router builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind router");
+        let router = gateway.spawn(listener).expect("router serves");
+        TestEnv {
+            demo,
+            router,
+            client: reqwest::Client::new(),
+            config: loaded,
+        }
+    }
+
     /// The router's GraphQL URL.
     pub fn url(&self) -> String {
         format!(
@@ -141,6 +158,18 @@ impl TestEnv {
     pub async fn send(&self, request: reqwest::RequestBuilder) -> TestResponse {
         read(request.send().await.expect("request sent")).await
     }
+}
+
+/// Demo subgraph URLs as a `subgraphs:` section (each with a 5s timeout).
+pub fn demo_subgraphs_yaml(demo: &DemoHandle) -> String {
+    let mut yaml = String::from("subgraphs:\n");
+    for name in tollgate_demo::SUBGRAPHS {
+        yaml.push_str(&format!(
+            "  {name}:\n    url: {}\n    timeout: 5s\n",
+            demo.url(name)
+        ));
+    }
+    yaml
 }
 
 /// Reads a response into a [`TestResponse`].

@@ -20,6 +20,19 @@ pub struct SupergraphConfig {
     /// form `percent(N)` are rolled per request instead.
     #[serde(default)]
     pub override_labels: Vec<String>,
+    /// Reload the supergraph when the file's content changes (checked every
+    /// `watch_interval`; an invalid new file is refused and the running
+    /// supergraph keeps serving).
+    #[serde(default = "default_true")]
+    pub watch: bool,
+    /// How often the watched supergraph file is read and compared, e.g. "2s".
+    #[serde(default = "default_watch_interval", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub watch_interval: Duration,
+}
+
+fn default_watch_interval() -> Duration {
+    Duration::from_secs(2)
 }
 
 /// `http:` the client-facing HTTP server.

@@ -7,6 +7,7 @@
 //! - [`plugin`]: the plugin interface; [`subgraph`]: the transport boundary.
 //! - [`http`]: the axum app serving GraphQL over HTTP and health.
 //! - [`error`], [`response`], [`context`], [`config`]: shared types.
+//! - [`watch`]: noticing that a watched file (supergraph, JWKS) changed.
 
 pub mod authorization;
 pub mod config;
@@ -25,6 +26,7 @@ pub mod response;
 pub mod runtime;
 pub mod subgraph;
 pub mod supergraph;
+pub mod watch;
 
 pub use context::RequestContext;
 pub use error::{ClientError, InternalError};

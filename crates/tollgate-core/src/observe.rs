@@ -158,6 +158,15 @@ pub(crate) fn plan_cache(hit: bool, size: usize) {
     }
 }
 
+/// One reload attempt finished: `kind` is `supergraph`, `config` or `jwks`.
+pub fn reload(kind: &'static str, success: bool) {
+    if !enabled() {
+        return;
+    }
+    let result = if success { "success" } else { "failure" };
+    metrics::counter!("tollgate_reload_total", "kind" => kind, "result" => result).increment(1);
+}
+
 fn status_label(status: u16) -> &'static str {
     match status {
         200 => "200",

@@ -108,6 +108,19 @@ impl JwtAuthenticator {
     /// Builds the key store (reading file providers, prefetching remote ones
     /// that ask for it) and starts the background refreshes.
     pub async fn new(config: JwtConfig, base_dir: &Path) -> Result<Self, JwtSetupError> {
+        let authenticator = Self::build(config, base_dir)?;
+        authenticator.inner.store.start().await;
+        if let Some(consumers) = &authenticator.inner.consumers {
+            consumers.start();
+        }
+        Ok(authenticator)
+    }
+
+    /// Checks the settings, reads file providers and opens the consumer
+    /// store, without contacting any remote provider or starting background
+    /// work (`config validate`). [`JwtAuthenticator::new`] is this followed
+    /// by the start.
+    pub fn build(config: JwtConfig, base_dir: &Path) -> Result<Self, JwtSetupError> {
         if config.require_authentication
             && config.jwks_providers.is_empty()
             && config.consumers.is_none()
@@ -181,6 +194,23 @@ impl JwtAuthenticator {
                 allowed
             }
         };
+        for (index, path, set) in store.file_sets() {
+            if !set
+                .keys
+                .iter()
+                .any(|k| allowed.iter().any(|a| k.accepts(*a)))
+            {
+                let names: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
+                return Err(JwtSetupError::BadJwks {
+                    index,
+                    path: path.display().to_string(),
+                    reason: format!(
+                        "none of its keys can verify an allowed algorithm ({})",
+                        names.join(", ")
+                    ),
+                });
+            }
+        }
         let cache = config
             .verification_cache
             .enabled
@@ -204,13 +234,16 @@ impl JwtAuthenticator {
             cache,
             consumers,
         };
-        inner.store.start().await;
-        if let Some(consumers) = &inner.consumers {
-            consumers.start();
-        }
         Ok(Self {
             inner: Arc::new(inner),
         })
+    }
+
+    /// Fetches every remote provider's key set once and reports each one
+    /// that cannot be fetched or holds no usable key (`config validate
+    /// --fetch-jwks`). Nothing is installed.
+    pub async fn check_remote(&self) -> Vec<String> {
+        self.inner.store.check_remote().await
     }
 
     /// Finds and verifies the request's token. `Ok(None)`: no token anywhere

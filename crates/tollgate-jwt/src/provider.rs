@@ -1,5 +1,6 @@
 //! JWKS providers and the key store: file providers (read at start,
-//! reloaded when the file changes), remote providers (prefetched or
+//! reloaded when the file's content changes, however it was replaced: see
+//! [`tollgate_core::watch`]), remote providers (prefetched or
 //! fetched on first use by one shared request, refreshed in the background,
 //! refetched on an unknown `kid` at most once per cooldown), and OpenID
 //! Connect providers (remote providers whose JWKS URL comes from the
@@ -12,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -20,6 +21,7 @@ use parking_lot::{Mutex, RwLock};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tollgate_core::watch::{FileWatch, WatchEvent, DEBOUNCE};
 
 use crate::config::JwksProviderConfig;
 use crate::error::JwtSetupError;
@@ -29,13 +31,13 @@ use crate::jwks::KeySet;
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest JWKS document accepted.
 pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
-/// How often file providers check their file for changes.
+/// How often file providers check their file's content for changes.
 pub const FILE_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 enum Source {
     File {
         path: PathBuf,
-        modified: Mutex<Option<SystemTime>>,
+        watch: tokio::sync::Mutex<FileWatch>,
     },
     Remote {
         url: String,
@@ -86,6 +88,7 @@ pub struct KeyStore {
     cooldown: Duration,
     cancel: CancellationToken,
     fetches: AtomicU64,
+    file_changes: AtomicU64,
 }
 
 impl KeyStore {
@@ -104,10 +107,16 @@ impl KeyStore {
             let (source, keys, digest) = match config {
                 JwksProviderConfig::File { path } => {
                     let path = base_dir.join(path);
-                    let (set, digest, modified) = read_file(index, &path)?;
+                    let bytes = std::fs::read(&path).map_err(|e| JwtSetupError::ReadFile {
+                        index,
+                        path: path.display().to_string(),
+                        reason: e.to_string(),
+                    })?;
+                    let set = parse_file(index, &path, &bytes)?;
+                    let digest = Sha256::digest(&bytes).into();
                     let source = Source::File {
+                        watch: tokio::sync::Mutex::new(FileWatch::new(&path, &bytes)),
                         path,
-                        modified: Mutex::new(modified),
                     };
                     (source, Some(Arc::new(set)), Some(digest))
                 }
@@ -173,6 +182,7 @@ impl KeyStore {
             cooldown,
             cancel: CancellationToken::new(),
             fetches: AtomicU64::new(0),
+            file_changes: AtomicU64::new(0),
         }))
     }
 
@@ -257,6 +267,55 @@ impl KeyStore {
             .collect()
     }
 
+    /// The key sets of file providers, with their provider index and path.
+    pub fn file_sets(&self) -> Vec<(usize, PathBuf, Arc<KeySet>)> {
+        self.providers
+            .iter()
+            .filter_map(|p| match &p.source {
+                Source::File { path, .. } => {
+                    p.keys.read().clone().map(|k| (p.index, path.clone(), k))
+                }
+                Source::Remote { .. } | Source::Oidc { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Fetches each remote and OIDC provider's key set once (discovery
+    /// first for OIDC) without installing it; returns one message per
+    /// provider whose key set is not usable, naming its key.
+    pub async fn check_remote(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        for provider in &self.providers {
+            let (key, configured, url, headers) = match &provider.source {
+                Source::File { .. } => continue,
+                Source::Remote { url, headers, .. } => ("url", url, Ok(url.clone()), headers),
+                Source::Oidc {
+                    issuer, headers, ..
+                } => ("issuer", issuer, self.discover(provider).await, headers),
+            };
+            let outcome = match url {
+                Ok(url) => match fetch_jwks(&self.client, &url, headers).await {
+                    Ok(bytes) => match KeySet::parse(&bytes) {
+                        Ok(set) if set.keys.is_empty() => {
+                            Err("it holds no usable signing key".to_owned())
+                        }
+                        Ok(_) => Ok(()),
+                        Err(error) => Err(format!("not a usable JWKS: {error}")),
+                    },
+                    Err(reason) => Err(reason),
+                },
+                Err(reason) => Err(reason),
+            };
+            if let Err(reason) = outcome {
+                let index = provider.index;
+                errors.push(format!(
+                    "jwt.jwks_providers[{index}].{key}: {configured}: {reason}"
+                ));
+            }
+        }
+        errors
+    }
+
     /// Bumped whenever any key set changes.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
@@ -277,6 +336,11 @@ impl KeyStore {
     /// Number of remote fetches attempted (for tests and metrics).
     pub fn fetch_count(&self) -> u64 {
         self.fetches.load(Ordering::Relaxed)
+    }
+
+    /// Number of changed JWKS file contents handled, applied or refused (for tests).
+    pub fn file_changes(&self) -> u64 {
+        self.file_changes.load(Ordering::Relaxed)
     }
 
     /// Loads remote providers that have no key set yet; concurrent callers
@@ -434,23 +498,36 @@ impl KeyStore {
         tracing::info!(provider = provider.index, "JWKS key set loaded");
     }
 
-    /// Reloads a file provider when its modification time changed.
-    fn check_file(&self, provider: &Provider) {
-        let Source::File { path, modified } = &provider.source else {
-            return;
+    /// Reloads a file provider when its content changed. Returns whether
+    /// new content is settling (check again after the debounce).
+    async fn check_file(&self, provider: &Provider) -> bool {
+        let Source::File { path, watch } = &provider.source else {
+            return false;
         };
-        let now = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        if now.is_none() || *modified.lock() == now {
-            return;
-        }
-        match read_file(provider.index, path) {
-            Ok((set, digest, when)) => {
-                *modified.lock() = when;
-                self.install(provider, set, digest);
+        let index = provider.index;
+        let event = watch.lock().await.check().await;
+        match event {
+            WatchEvent::Unchanged => false,
+            WatchEvent::Settling => true,
+            WatchEvent::Unreadable(reason) => {
+                tollgate_core::observe::reload("jwks", false);
+                tracing::error!(provider = index, path = %path.display(), %reason, "JWKS file cannot be read; keeping the last good key set");
+                false
             }
-            Err(error) => {
-                *modified.lock() = now;
-                tracing::warn!(%error, "JWKS file changed but cannot be used; keeping the last good key set");
+            WatchEvent::Changed(bytes) => {
+                self.file_changes.fetch_add(1, Ordering::Relaxed);
+                match parse_file(index, path, &bytes) {
+                    Ok(set) => {
+                        tollgate_core::observe::reload("jwks", true);
+                        tracing::info!(provider = index, path = %path.display(), keys = set.keys.len(), "JWKS file changed: key set replaced");
+                        self.install(provider, set, Sha256::digest(&bytes).into());
+                    }
+                    Err(error) => {
+                        tollgate_core::observe::reload("jwks", false);
+                        tracing::error!(%error, "JWKS file changed but cannot be used; keeping the last good key set");
+                    }
+                }
+                false
             }
         }
     }
@@ -462,18 +539,20 @@ async fn refresh_loop(
     interval: Duration,
     cancel: CancellationToken,
 ) {
+    let mut wait = interval;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
         let Some(store) = store.upgrade() else { return };
         let provider = &store.providers[index];
+        wait = interval;
         if provider.source.is_fetched() {
             let _guard = provider.fetch_lock.lock().await;
             store.fetch(provider).await;
-        } else {
-            store.check_file(provider);
+        } else if store.check_file(provider).await {
+            wait = DEBOUNCE;
         }
     }
 }
@@ -548,16 +627,9 @@ fn header_map(
     Ok(map)
 }
 
-type FileRead = (KeySet, [u8; 32], Option<SystemTime>);
-
-fn read_file(index: usize, path: &Path) -> Result<FileRead, JwtSetupError> {
-    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let bytes = std::fs::read(path).map_err(|e| JwtSetupError::ReadFile {
-        index,
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    let set = KeySet::parse(&bytes).map_err(|e| JwtSetupError::BadJwks {
+/// Parses a JWKS file's content; a set without a usable key is refused.
+fn parse_file(index: usize, path: &Path, bytes: &[u8]) -> Result<KeySet, JwtSetupError> {
+    let set = KeySet::parse(bytes).map_err(|e| JwtSetupError::BadJwks {
         index,
         path: path.display().to_string(),
         reason: e.to_string(),
@@ -569,7 +641,7 @@ fn read_file(index: usize, path: &Path) -> Result<FileRead, JwtSetupError> {
             reason: "it holds no usable signing key".to_owned(),
         });
     }
-    Ok((set, Sha256::digest(&bytes).into(), modified))
+    Ok(set)
 }
 
 async fn fetch_jwks(

@@ -508,12 +508,6 @@ async fn cache_hits_skip_verification_and_rotation_invalidates() {
     // Rotate the file to a different key: the cached verification must not survive.
     let second = ed_key("k2");
     std::fs::write(setup.dir.join("jwks.json"), jwks(&[&second]).to_string()).unwrap();
-    let far_future = std::time::SystemTime::now() + Duration::from_secs(5);
-    let file = std::fs::File::options()
-        .write(true)
-        .open(setup.dir.join("jwks.json"))
-        .unwrap();
-    file.set_modified(far_future).unwrap();
     let provider_check = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             if auth.inner.store.generation() != generation {
@@ -532,6 +526,109 @@ async fn cache_hits_skip_verification_and_rotation_invalidates() {
         reason(&auth, &bearer(&sign(&second, Some("k2"), &claims()))).await,
         "VERIFIED"
     );
+}
+
+/// Waits (bounded) until the key store's generation differs from `from`.
+async fn generation_moves(auth: &JwtAuthenticator, from: u64) -> bool {
+    tokio::time::timeout(Duration::from_secs(15), async {
+        while auth.inner.store.generation() == from {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn a_file_renamed_over_replaces_the_keys_and_a_broken_one_keeps_them() {
+    let first = ed_key("k1");
+    let second = ed_key("k2");
+    let (auth, setup) = file_auth(&[&first], "").await;
+    let old_token = sign(&first, Some("k1"), &claims());
+    assert_eq!(reason(&auth, &bearer(&old_token)).await, "VERIFIED");
+
+    // Broken content first: refused, the running keys stay (the cached
+    // verification too: the generation does not move).
+    let generation = auth.inner.store.generation();
+    let path = setup.dir.join("jwks.json");
+    std::fs::write(setup.dir.join("broken.tmp"), "{ not json").unwrap();
+    std::fs::rename(setup.dir.join("broken.tmp"), &path).unwrap();
+    let handled = tokio::time::timeout(Duration::from_secs(15), async {
+        while auth.inner.store.file_changes() == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(handled.is_ok(), "the broken file was noticed");
+    assert_eq!(
+        auth.inner.store.generation(),
+        generation,
+        "broken file refused"
+    );
+    assert_eq!(reason(&auth, &bearer(&old_token)).await, "VERIFIED");
+
+    // Then a good key set written next to it and renamed over (atomic replace).
+    std::fs::write(setup.dir.join("next.tmp"), jwks(&[&second]).to_string()).unwrap();
+    std::fs::rename(setup.dir.join("next.tmp"), &path).unwrap();
+    assert!(
+        generation_moves(&auth, generation).await,
+        "renamed file loaded"
+    );
+    assert_eq!(
+        reason(&auth, &bearer(&old_token)).await,
+        "UNKNOWN_KEY",
+        "the removed key's cached verification is not served"
+    );
+    assert_eq!(
+        reason(&auth, &bearer(&sign(&second, Some("k2"), &claims()))).await,
+        "VERIFIED"
+    );
+    auth.shutdown();
+}
+
+#[tokio::test]
+async fn file_keys_must_fit_the_allowed_algorithms() {
+    let ed = ed_key("ed");
+    let setup = FileSetup::new(&jwks(&[&ed]));
+    let config: JwtConfig = serde_yaml::from_str(
+        "jwks_providers: [{ source: file, path: jwks.json }]\nallowed_algorithms: [RS256, ES256]",
+    )
+    .unwrap();
+    let error = JwtAuthenticator::build(config, &setup.dir).err().unwrap();
+    let message = error.to_string();
+    assert!(
+        message.starts_with("jwt.jwks_providers[0].path: ")
+            && message.contains("none of its keys can verify an allowed algorithm (RS256, ES256)"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn build_contacts_no_remote_provider_and_check_remote_reports_each() {
+    let key = ed_key("k");
+    let good = JwksServer::start(Some(jwks(&[&key]))).await;
+    let bad = JwksServer::start(Some(json!({"keys": "nope"}))).await;
+    let yaml = format!(
+        "jwks_providers:\n  - {{ source: remote, url: '{}', prefetch: true, headers: {{ x-api-key: k }} }}\n  - {{ source: remote, url: '{}', prefetch: true, headers: {{ x-api-key: k }} }}\n  - {{ source: remote, url: 'http://127.0.0.1:9/jwks.json' }}\n",
+        good.url, bad.url
+    );
+    let config: JwtConfig = serde_yaml::from_str(&yaml).unwrap();
+    let auth = JwtAuthenticator::build(config, std::path::Path::new(".")).unwrap();
+    assert_eq!((good.hits(), bad.hits()), (0, 0), "build fetches nothing");
+    let errors = auth.check_remote().await;
+    assert_eq!((good.hits(), bad.hits()), (1, 1));
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("jwt.jwks_providers[1].url: ")
+            && errors[0].contains("not a usable JWKS"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with("jwt.jwks_providers[2].url: ")
+            && errors[1].contains("connection failed"),
+        "{errors:?}"
+    );
+    assert!(!auth.has_keys(), "nothing installed");
 }
 
 #[tokio::test]

@@ -43,7 +43,7 @@ pub enum RhaiError {
         source: std::io::Error,
     },
     /// The script does not compile.
-    #[error("rhai: {path}: {message}")]
+    #[error("rhai.main: {path}: {message}")]
     Compile {
         /// The script file.
         path: String,
@@ -51,7 +51,7 @@ pub enum RhaiError {
         message: String,
     },
     /// A hook function failed or asked for something not supported.
-    #[error("rhai: {hook}: {message}")]
+    #[error("rhai.main: {hook}: {message}")]
     Hook {
         /// The hook function.
         hook: String,

@@ -100,7 +100,12 @@ pub fn init_logging(
     };
     let (text, json) = match format {
         LogFormat::Text => (
-            Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)),
+            // Colours only on a terminal: container logs stay plain text.
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_writer(std::io::stderr),
+            ),
             None,
         ),
         LogFormat::Json => (

@@ -138,7 +138,12 @@ enum ConsumersCommand {
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Check the config and the files it references; print "ok" or every error.
-    Validate,
+    /// Remote JWKS providers are not contacted unless `--fetch-jwks` is given.
+    Validate {
+        /// Also fetch every remote JWKS provider once and check its key set.
+        #[arg(long)]
+        fetch_jwks: bool,
+    },
     /// Print the JSON Schema of the config.
     Schema,
 }
@@ -173,8 +178,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Config {
-            action: ConfigCommand::Validate,
-        }) => validate(&cli.config).await,
+            action: ConfigCommand::Validate { fetch_jwks },
+        }) => validate(&cli.config, *fetch_jwks).await,
         Some(Command::Token {
             sub,
             claims,
@@ -339,11 +344,15 @@ fn init_logging(
     Ok(provider)
 }
 
-async fn validate(path: &Path) -> anyhow::Result<()> {
+async fn validate(path: &Path, fetch_jwks: bool) -> anyhow::Result<()> {
     let loaded = config::load(path)?;
-    let gateway = server::build(&loaded).await?;
-    if let Some(jwt) = &gateway.jwt {
-        jwt.shutdown();
+    let errors = tollgate::validate::check(&loaded, fetch_jwks).await;
+    if !errors.is_empty() {
+        anyhow::bail!(
+            "invalid config {}:\n  - {}",
+            path.display(),
+            errors.join("\n  - ")
+        );
     }
     println!("ok");
     Ok(())

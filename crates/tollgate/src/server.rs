@@ -1,6 +1,8 @@
 //! Wiring: builds the runtime (supergraph, subgraph client, JWT plugin) from
 //! a loaded config, mounts the axum app, and serves it with graceful
-//! shutdown. Used by `tollgate`, `tollgate dev` and the end-to-end tests.
+//! shutdown, hot reload ([`crate::reload`]: the supergraph file watched,
+//! the config re-read on SIGHUP). Used by `tollgate`, `tollgate dev` and the
+//! end-to-end tests.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,6 +16,7 @@ use tokio::task::JoinHandle;
 use tollgate_core::persisted::PersistedQueries;
 use tollgate_core::plugin::Plugin;
 use tollgate_core::runtime::{Runtime, RuntimeError};
+use tollgate_core::subgraph::SubgraphClient;
 use tollgate_core::supergraph::SupergraphError;
 use tollgate_core::{RuntimeHandle, Supergraph};
 use tollgate_jwt::issuer::{Issuer, IssuerError};
@@ -25,6 +28,7 @@ use tollgate_subgraph::{
 };
 
 use crate::config::LoadedConfig;
+use crate::reload::Reloader;
 
 /// Why the router could not start. Each message names the config key.
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +95,8 @@ pub struct Gateway {
     pub runtime: Arc<RuntimeHandle>,
     /// The axum app.
     pub app: axum::Router,
-    /// The JWT authenticator, when configured.
+    /// The JWT authenticator built at start, when configured (a config
+    /// reload with a changed `jwt:` section replaces it in the runtime).
     pub jwt: Option<JwtAuthenticator>,
     /// The address from `http.listen`.
     pub listen: SocketAddr,
@@ -101,43 +106,146 @@ pub struct Gateway {
     pub metrics: Option<(SocketAddr, axum::Router)>,
     /// The token issuer, when configured.
     pub issuer: Option<Arc<Issuer>>,
+    /// Hot reload of the supergraph file and the config.
+    pub reloader: Arc<Reloader>,
 }
 
 /// Reads and parses the supergraph named by the config.
 pub fn load_supergraph(loaded: &LoadedConfig) -> Result<Supergraph, StartError> {
+    read_supergraph(loaded).map(|(_, supergraph)| supergraph)
+}
+
+/// Reads the supergraph named by the config: its bytes and the parsed model.
+pub fn read_supergraph(loaded: &LoadedConfig) -> Result<(Vec<u8>, Supergraph), StartError> {
     let path = loaded.supergraph_path();
-    let sdl = std::fs::read_to_string(&path).map_err(|source| StartError::ReadSupergraph {
+    let bytes = std::fs::read(&path).map_err(|source| StartError::ReadSupergraph {
         path: path.clone(),
         source,
     })?;
-    Supergraph::parse(&sdl).map_err(|source| StartError::Supergraph { path, source })
+    let supergraph = parse_supergraph(&path, &bytes)?;
+    Ok((bytes, supergraph))
+}
+
+/// Parses supergraph SDL read from `path`.
+pub fn parse_supergraph(path: &std::path::Path, bytes: &[u8]) -> Result<Supergraph, StartError> {
+    let sdl = std::str::from_utf8(bytes).map_err(|_| StartError::ReadSupergraph {
+        path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
+    })?;
+    Supergraph::parse(sdl).map_err(|source| StartError::Supergraph {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// What a runtime is built from besides the config and the supergraph.
+/// These outlive a reload: the pooled subgraph client keeps its connections
+/// and an unchanged `jwt:` section keeps its key sets and caches.
+#[derive(Clone)]
+pub struct Parts {
+    /// The subgraph client (pooled, deduplicating).
+    pub client: Arc<dyn SubgraphClient>,
+    /// The JWT authenticator, when `jwt:` is configured.
+    pub jwt: Option<JwtAuthenticator>,
+    /// The token issuer, when `issuer:` is configured.
+    pub issuer: Option<Arc<Issuer>>,
+}
+
+/// The subgraph client every runtime of this process shares.
+pub fn subgraph_client() -> Result<Arc<dyn SubgraphClient>, StartError> {
+    Ok(Arc::new(DeduplicatingClient::new(HttpSubgraphClient::new(
+        DEFAULT_MAX_RESPONSE_BYTES,
+    )?)))
+}
+
+/// Loads the `issuer:` signing keys, when configured.
+pub fn load_issuer(loaded: &LoadedConfig) -> Result<Option<Arc<Issuer>>, StartError> {
+    match &loaded.config.issuer {
+        Some(issuer_config) => Ok(Some(Arc::new(Issuer::load(
+            issuer_config,
+            &loaded.base_dir,
+        )?))),
+        None => Ok(None),
+    }
 }
 
 /// Builds everything the router needs from a loaded config.
 pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
     let config = &loaded.config;
-    let supergraph = Arc::new(load_supergraph(loaded)?);
-    let client = Arc::new(DeduplicatingClient::new(HttpSubgraphClient::new(
-        DEFAULT_MAX_RESPONSE_BYTES,
-    )?));
+    let (sdl, supergraph) = read_supergraph(loaded)?;
+    let supergraph = Arc::new(supergraph);
+    let jwt = match &config.jwt {
+        Some(jwt_config) => {
+            Some(JwtAuthenticator::new(jwt_config.clone(), &loaded.base_dir).await?)
+        }
+        None => None,
+    };
+    let issuer = load_issuer(loaded)?;
+    let parts = Parts {
+        client: subgraph_client()?,
+        jwt: jwt.clone(),
+        issuer: issuer.clone(),
+    };
+    let runtime = build_runtime(loaded, supergraph.clone(), &parts)?;
+    let runtime = Arc::new(RuntimeHandle::new(runtime));
+    let reloader = Arc::new(Reloader::new(runtime.clone(), loaded.clone(), parts, &sdl));
+    let mut app = tollgate_core::http::router(runtime.clone(), &config.http);
+    if let Some(issuer) = &issuer {
+        app = app.merge(issuer_routes(issuer));
+    }
+    let tracing_config = &config.telemetry.tracing;
+    if tracing_config.propagation.trace_context {
+        tollgate_telemetry::otel::install_propagator();
+        tollgate_core::observe::enable_trace_propagation();
+    }
+    if let Some(otlp) = &tracing_config.otlp {
+        tollgate_telemetry::otel::validate(otlp)?;
+        tollgate_core::observe::enable_otel();
+    }
+    let prometheus = &config.telemetry.metrics.prometheus;
+    let metrics = if prometheus.enabled {
+        let handle = tollgate_telemetry::metrics::prometheus_handle()?;
+        tollgate_core::observe::enable_metrics();
+        Some((
+            prometheus.listen,
+            tollgate_telemetry::metrics::metrics_app(handle, &prometheus.path)?,
+        ))
+    } else {
+        None
+    };
+    Ok(Gateway {
+        runtime,
+        app,
+        jwt,
+        listen: config.http.listen,
+        supergraph,
+        metrics,
+        issuer,
+        reloader,
+    })
+}
+
+/// Builds a runtime from the config, a supergraph and the shared parts:
+/// the persisted queries manifest (read now), the plugins (JWT, minting,
+/// Rhai scripts compiled now), the subgraph routes, header rules and
+/// authorization. Used at start and on reload.
+pub fn build_runtime(
+    loaded: &LoadedConfig,
+    supergraph: Arc<Supergraph>,
+    parts: &Parts,
+) -> Result<Runtime, StartError> {
+    let config = &loaded.config;
+    let client = parts.client.clone();
+    let issuer = parts.issuer.clone();
     let persisted =
         PersistedQueries::load(&config.persisted_queries, &loaded.base_dir, &config.limits)?;
     let anonymous = anonymous_operations(loaded, &persisted)?;
     let mut plugins: Vec<Arc<dyn Plugin>> = Vec::new();
-    let jwt = match &config.jwt {
-        Some(jwt_config) => {
-            let authenticator = JwtAuthenticator::new(jwt_config.clone(), &loaded.base_dir).await?;
-            plugins.push(Arc::new(
-                JwtPlugin::new(authenticator.clone()).with_anonymous_operations(anonymous),
-            ));
-            Some(authenticator)
-        }
-        None => None,
-    };
-    let issuer = match &config.issuer {
-        Some(issuer_config) => Some(Arc::new(Issuer::load(issuer_config, &loaded.base_dir)?)),
-        None => None,
-    };
+    if let Some(authenticator) = &parts.jwt {
+        plugins.push(Arc::new(
+            JwtPlugin::new(authenticator.clone()).with_anonymous_operations(anonymous),
+        ));
+    }
     let mut mints = HashMap::new();
     for info in supergraph.subgraphs() {
         let name = &info.name;
@@ -176,7 +284,7 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
         )?));
     }
     let runtime = Runtime::new(
-        supergraph.clone(),
+        supergraph,
         &config.subgraphs,
         config.limits.clone(),
         config.debug.clone(),
@@ -190,40 +298,7 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
         config.authorization.clone(),
         config.jwt.as_ref().and_then(|j| j.scopes_claim.clone()),
     );
-    let runtime = Arc::new(RuntimeHandle::new(runtime));
-    let mut app = tollgate_core::http::router(runtime.clone(), &config.http);
-    if let Some(issuer) = &issuer {
-        app = app.merge(issuer_routes(issuer));
-    }
-    let tracing_config = &config.telemetry.tracing;
-    if tracing_config.propagation.trace_context {
-        tollgate_telemetry::otel::install_propagator();
-        tollgate_core::observe::enable_trace_propagation();
-    }
-    if let Some(otlp) = &tracing_config.otlp {
-        tollgate_telemetry::otel::validate(otlp)?;
-        tollgate_core::observe::enable_otel();
-    }
-    let prometheus = &config.telemetry.metrics.prometheus;
-    let metrics = if prometheus.enabled {
-        let handle = tollgate_telemetry::metrics::prometheus_handle()?;
-        tollgate_core::observe::enable_metrics();
-        Some((
-            prometheus.listen,
-            tollgate_telemetry::metrics::metrics_app(handle, &prometheus.path)?,
-        ))
-    } else {
-        None
-    };
-    Ok(Gateway {
-        runtime,
-        app,
-        jwt,
-        listen: config.http.listen,
-        supergraph,
-        metrics,
-        issuer,
-    })
+    Ok(runtime)
 }
 
 /// `authorization.allow_anonymous_operations`, checked: it needs required
@@ -312,12 +387,14 @@ impl Gateway {
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
+    /// SIGHUP re-reads the config (see [`crate::reload`]).
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let metrics = self.bind_metrics()?;
+        crate::reload::reload_on_sighup(&self.reloader)?;
         self.serve_with(listener, metrics, shutdown).await
     }
 
@@ -327,7 +404,8 @@ impl Gateway {
         metrics: Option<(TcpListener, axum::Router)>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let jwt = self.jwt.clone();
+        let reloader = self.reloader.clone();
+        reloader.watch_supergraph();
         let (stop_metrics, metrics_stopped) = oneshot::channel::<()>();
         if let Some((metrics_listener, app)) = metrics {
             tokio::spawn(async move {
@@ -345,9 +423,7 @@ impl Gateway {
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop_metrics.send(());
-        if let Some(jwt) = jwt {
-            jwt.shutdown();
-        }
+        reloader.shutdown().await;
         result
     }
 
@@ -361,6 +437,7 @@ impl Gateway {
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let runtime = self.runtime.clone();
+        let reloader = self.reloader.clone();
         let task = tokio::spawn(self.serve_with(listener, metrics, async move {
             let _ = stopped.await;
         }));
@@ -368,6 +445,7 @@ impl Gateway {
             addr,
             metrics_addr,
             runtime,
+            reloader,
             stop: Some(stop),
             task,
         })
@@ -379,6 +457,7 @@ pub struct RunningGateway {
     addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     runtime: Arc<RuntimeHandle>,
+    reloader: Arc<Reloader>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -397,6 +476,11 @@ impl RunningGateway {
     /// The runtime handle.
     pub fn runtime(&self) -> &Arc<RuntimeHandle> {
         &self.runtime
+    }
+
+    /// Hot reload (re-read the config as SIGHUP does: [`Reloader::reload_config`]).
+    pub fn reloader(&self) -> &Arc<Reloader> {
+        &self.reloader
     }
 
     /// Stops accepting connections, waits for in-flight requests to finish.

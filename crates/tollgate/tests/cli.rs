@@ -382,3 +382,202 @@ fn token_prints_a_signed_token_with_the_given_claims() {
     assert!(!output.status.success());
     assert!(String::from_utf8(output.stderr).unwrap().contains("issuer"));
 }
+
+/// A directory with a config referencing one of each kind of file
+/// (supergraph, JWKS, Rhai script, issuer key), all good.
+fn referenced_files(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tollgate-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("rhai")).unwrap();
+    for (from, to) in [
+        ("schemas/supergraph.graphql", "supergraph.graphql"),
+        ("dev/dev-jwks.json", "jwks.json"),
+        ("dev/dev-private-key.pem", "issuer.pem"),
+    ] {
+        std::fs::copy(root().join(from), dir.join(to)).unwrap();
+    }
+    std::fs::write(
+        dir.join("rhai/main.rhai"),
+        "fn router_service(service) { service.map_request(|request| { request.headers[\"x-seen\"] = \"1\"; }); }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("router.yaml"),
+        "supergraph: { path: supergraph.graphql }\n\
+         jwt:\n  jwks_providers: [ { source: file, path: jwks.json } ]\n\
+         issuer: { issuer: \"https://router.example\", algorithm: RS256, keys: [ { kid: k1, private_key_path: issuer.pem } ] }\n\
+         rhai: { scripts: rhai, main: main.rhai }\n\
+         headers: { all: { request: [ { propagate: { matching: \"^x-tenant\" } } ] } }\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn validate_dir(dir: &Path, extra: &[&str]) -> (bool, String) {
+    let config = dir.join("router.yaml");
+    let mut args = vec!["config", "validate", "--config", config.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let output = tollgate(&args);
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn validate_names_each_broken_referenced_file() {
+    let dir = referenced_files("referenced");
+    let (ok, stderr) = validate_dir(&dir, &[]);
+    assert!(ok, "the good set validates: {stderr}");
+    let config = std::fs::read_to_string(dir.join("router.yaml")).unwrap();
+
+    // (what breaks, how: (file, new content) or a config edit, the expected error)
+    type Break = (
+        &'static str,
+        Option<(&'static str, &'static str)>,
+        Option<(&'static str, &'static str)>,
+        &'static str,
+    );
+    let cases: [Break; 11] = [
+        (
+            "supergraph unparsable",
+            Some(("supergraph.graphql", "type Query {")),
+            None,
+            "supergraph.path: ",
+        ),
+        (
+            "supergraph missing",
+            None,
+            Some(("path: supergraph.graphql", "path: gone.graphql")),
+            "supergraph.path: cannot read",
+        ),
+        (
+            "JWKS not JSON",
+            Some(("jwks.json", "{ nope")),
+            None,
+            "jwt.jwks_providers[0].path: ",
+        ),
+        (
+            "JWKS without keys",
+            Some(("jwks.json", r#"{"keys":[]}"#)),
+            None,
+            "jwt.jwks_providers[0].path: ",
+        ),
+        (
+            "JWKS missing",
+            None,
+            Some(("path: jwks.json", "path: gone.json")),
+            "jwt.jwks_providers[0].path: cannot read",
+        ),
+        (
+            "JWKS keys unfit for the algorithms",
+            None,
+            Some((
+                "path: jwks.json } ]",
+                "path: jwks.json } ]\n  allowed_algorithms: [ES256]",
+            )),
+            "none of its keys can verify an allowed algorithm (ES256)",
+        ),
+        (
+            "Rhai syntax error",
+            Some(("rhai/main.rhai", "fn router_service(service) { let = ; }")),
+            None,
+            "rhai.main: ",
+        ),
+        (
+            "Rhai missing",
+            None,
+            Some(("main: main.rhai", "main: gone.rhai")),
+            "rhai.main: cannot read",
+        ),
+        (
+            "issuer key missing",
+            None,
+            Some(("private_key_path: issuer.pem", "private_key_path: gone.pem")),
+            "issuer.keys[0].private_key_path: cannot read",
+        ),
+        (
+            "issuer key unfit for the algorithm",
+            None,
+            Some(("algorithm: RS256", "algorithm: ES256")),
+            "issuer.keys[0]: ",
+        ),
+        (
+            "header rule regex",
+            None,
+            Some(("^x-tenant", "(unclosed")),
+            "headers.all.request[0]",
+        ),
+    ];
+    for (what, file, edit, expected) in cases {
+        let dir = referenced_files("case");
+        if let Some((name, text)) = file {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        if let Some((from, to)) = edit {
+            assert!(config.contains(from), "{what}: {from}");
+            std::fs::write(dir.join("router.yaml"), config.replace(from, to)).unwrap();
+        }
+        let (ok, stderr) = validate_dir(&dir, &[]);
+        assert!(!ok, "{what}: must fail");
+        assert!(
+            stderr.contains(expected),
+            "{what}: expected `{expected}` in:\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+    }
+
+    // Several broken files at once: each is reported.
+    let dir = referenced_files("several");
+    std::fs::write(dir.join("supergraph.graphql"), "type Query {").unwrap();
+    std::fs::write(dir.join("jwks.json"), "{ nope").unwrap();
+    std::fs::write(
+        dir.join("router.yaml"),
+        config.replace("private_key_path: issuer.pem", "private_key_path: gone.pem"),
+    )
+    .unwrap();
+    let (ok, stderr) = validate_dir(&dir, &[]);
+    assert!(!ok);
+    for expected in [
+        "supergraph.path: ",
+        "jwt.jwks_providers[0].path: ",
+        "issuer.keys[0].private_key_path: cannot read",
+    ] {
+        assert!(stderr.contains(expected), "`{expected}` in:\n{stderr}");
+    }
+}
+
+#[test]
+fn validate_contacts_remote_jwks_only_when_asked() {
+    let dir = referenced_files("remote");
+    // An IdP that is up but never answers usefully: validate must not connect.
+    let idp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    idp.set_nonblocking(true).unwrap();
+    let closed = free_port();
+    let config = std::fs::read_to_string(dir.join("router.yaml"))
+        .unwrap()
+        .replace(
+            "jwks_providers: [ { source: file, path: jwks.json } ]",
+            &format!(
+                "jwks_providers:\n    - {{ source: file, path: jwks.json }}\n    - {{ source: remote, url: \"http://{}/jwks.json\", prefetch: true }}\n    - {{ source: remote, url: \"http://127.0.0.1:{closed}/jwks.json\", prefetch: true }}",
+                idp.local_addr().unwrap()
+            ),
+        );
+    std::fs::write(dir.join("router.yaml"), config).unwrap();
+    let (ok, stderr) = validate_dir(&dir, &[]);
+    assert!(ok, "{stderr}");
+    assert!(
+        matches!(idp.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "validate connected to the remote JWKS provider"
+    );
+    drop(idp);
+    let (ok, stderr) = validate_dir(&dir, &["--fetch-jwks"]);
+    assert!(!ok);
+    assert!(stderr.contains("jwt.jwks_providers[1].url: "), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "jwt.jwks_providers[2].url: http://127.0.0.1:{closed}/jwks.json: connection failed"
+        )),
+        "{stderr}"
+    );
+}

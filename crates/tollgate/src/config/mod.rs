@@ -187,6 +187,15 @@ fn check(config: &Config) -> Vec<String> {
             errors.push(format!("subgraphs.{name}.timeout: must be greater than 0"));
         }
     }
+    if config.supergraph.watch_interval.is_zero() {
+        errors.push("supergraph.watch_interval: must be greater than 0".to_owned());
+    }
+    let metrics_path = &config.telemetry.metrics.prometheus.path;
+    if !metrics_path.starts_with('/') {
+        errors.push(format!(
+            "telemetry.metrics.prometheus.path: `{metrics_path}` must start with `/`"
+        ));
+    }
     if config.limits.plan_cache_size == 0 {
         errors.push("limits.plan_cache_size: must be greater than 0".to_owned());
     }
