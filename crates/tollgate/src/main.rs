@@ -12,6 +12,13 @@ use tollgate::config::{self, LoadedConfig};
 use tollgate::{dev, server};
 use tollgate_telemetry::LogFormat;
 
+/// mimalloc instead of the system allocator: the request path builds and
+/// drops many small JSON values, and glibc's malloc and free were about a
+/// quarter of the router's instructions on the deep benchmark query
+/// (callgrind; see docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tollgate",
