@@ -160,7 +160,7 @@ def markdown(data: dict, svg_name: str) -> str:
                   "| --- | --- | --- |"]
         lines += [f"| {g} | {m} | {st} |" for g, m, st in goal_rows]
     if data.get("rs256_verify_us"):
-        lines += ["", f"One full RS256 verification (the `jwt_verify_bench` example, cache off): "
+        lines += ["", f"CPU time of one full RS256 verification (the `jwt_verify_bench` example, cache off): "
                   f"{data['rs256_verify_us']:.0f} µs."]
     if data.get("notes"):
         lines += ["", "Notes from this run:", ""] + [f"- {n}" for n in data["notes"]]
