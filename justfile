@@ -34,12 +34,18 @@ schema:
 compose:
     cd schemas && npm ci && node compose.mjs
 
-# Benchmarks (release build, loopback, wrk): JWT off / on (cached) / on (cache off), the JWT checkpoint per call, federation across 1/2/4 subgraphs.
+# Tollgate against Hive Router (and Apollo Router where installed) on the demo and the public
+# gateways benchmark; writes docs/benchmarks.md and .svg (about 25 min; see docs/benchmarks.md).
 bench:
-    bash bench/jwt.sh
-    cargo run --release -q -p tollgate --example jwt_verify_bench
-    bash bench/federation.sh
-    cargo run --release -q -p tollgate-rhai --example rhai_bench
+    python3 bench/harness.py
+
+# The same harness with 3 s runs, one round, 16 connections; results in target/bench/.
+bench-quick:
+    python3 bench/harness.py --quick
+
+# Criterion micro-benchmarks: JWT verification per algorithm, prepare/plan, execute 1,000 entities.
+bench-micro:
+    cargo bench -p tollgate-bench
 
 # The public federation gateway audit against Tollgate (needs the audit checked out: scripts/audit/README.md).
 audit *suites:

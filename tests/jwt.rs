@@ -85,6 +85,33 @@ async fn me_comes_from_forwarded_claims() {
 }
 
 #[tokio::test]
+async fn batch_dev_tokens_are_distinct_and_each_verifies() {
+    let env = TestEnv::start(&jwt_yaml(true, true, "")).await;
+    let tokens = tollgate::dev::mint_dev_tokens(
+        &workspace_root().join("dev/dev-private-key.pem"),
+        &env.config.config,
+        "2",
+        60,
+        3,
+    )
+    .unwrap();
+    let distinct: std::collections::HashSet<&String> = tokens.iter().collect();
+    assert_eq!(distinct.len(), 3, "every token differs");
+    for (index, token) in tokens.iter().enumerate() {
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(claims["jti"], format!("bench-{index}"));
+        let response = me(&env, &[("authorization", &format!("Bearer {token}"))]).await;
+        assert_eq!(
+            response.body["data"]["me"]["name"], "Alan Turing",
+            "{}",
+            response.text
+        );
+    }
+}
+
+#[tokio::test]
 async fn anonymous_requests_pass_when_not_required() {
     let env = TestEnv::start(&jwt_yaml(false, true, "")).await;
     let response = me(&env, &[]).await;

@@ -12,6 +12,13 @@ use tollgate::config::{self, LoadedConfig};
 use tollgate::{dev, server};
 use tollgate_telemetry::LogFormat;
 
+/// mimalloc instead of the system allocator: the request path builds and
+/// drops many small JSON values, and glibc's malloc and free were about a
+/// quarter of the router's instructions on the deep benchmark query
+/// (callgrind; see docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tollgate",
@@ -66,6 +73,10 @@ enum Command {
         /// DEV ONLY private key.
         #[arg(long, default_value = "dev/dev-private-key.pem")]
         dev_key: PathBuf,
+        /// Print this many distinct tokens, one per line, each with its own
+        /// `jti` (`bench-0`, `bench-1`, ...); for cache-miss benchmarks.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        count: u32,
     },
     /// Print a token signed by the configured issuer (`issuer:` in the config).
     Token {
@@ -212,12 +223,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             sub,
             ttl_secs,
             dev_key,
+            count,
         }) => {
             let loaded = config::load(&cli.config)?;
-            println!(
-                "{}",
-                dev::mint_dev_token(dev_key, &loaded.config, sub, *ttl_secs)?
-            );
+            if *count == 1 {
+                println!(
+                    "{}",
+                    dev::mint_dev_token(dev_key, &loaded.config, sub, *ttl_secs)?
+                );
+            } else {
+                let tokens =
+                    dev::mint_dev_tokens(dev_key, &loaded.config, sub, *ttl_secs, *count as usize)?;
+                println!("{}", tokens.join("\n"));
+            }
             Ok(())
         }
         Some(Command::Dev {

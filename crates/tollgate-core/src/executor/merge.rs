@@ -62,7 +62,7 @@ pub fn rename_keys(value: &mut Value, renames: &[(Name, Name)], depth: usize) {
                     match object.get_mut(key.as_str()) {
                         Some(existing) => deep_merge(existing, moved),
                         None => {
-                            object.insert(key.to_string(), moved);
+                            object.insert(key.as_str().to_owned(), moved);
                         }
                     }
                 }
@@ -104,7 +104,7 @@ pub fn visit<'a>(
         },
         Some((PathElem::Key(key), rest)) => {
             if let Some(next) = value.as_object().and_then(|o| o.get(key.as_str())) {
-                concrete.push(Value::String(key.to_string()));
+                concrete.push(Value::String(key.as_str().to_owned()));
                 visit(next, rest, concrete, visit_object);
                 concrete.pop();
             }

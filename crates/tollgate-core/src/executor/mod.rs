@@ -174,7 +174,7 @@ impl Run<'_> {
                                         if let Value::Object(rep) = &mut rep {
                                             rep.insert(
                                                 "__typename".to_owned(),
-                                                Value::String(entity.type_name.to_string()),
+                                                Value::String(entity.type_name.as_str().to_owned()),
                                             );
                                         }
                                         let text = rep.to_string();

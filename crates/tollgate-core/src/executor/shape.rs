@@ -79,12 +79,15 @@ impl<'a> Shaper<'a> {
         for (key, group) in fields {
             let first = group[0];
             if first.name == "__typename" {
-                out.insert(key.to_string(), Value::String(type_name.to_string()));
+                out.insert(
+                    key.as_str().to_owned(),
+                    Value::String(type_name.as_str().to_owned()),
+                );
                 continue;
             }
             if first.name == "__schema" || first.name == "__type" {
                 out.insert(
-                    key.to_string(),
+                    key.as_str().to_owned(),
                     data.get(key.as_str()).cloned().unwrap_or(Value::Null),
                 );
                 continue;
@@ -94,7 +97,7 @@ impl<'a> Shaper<'a> {
                 .type_field(type_name, &first.name)
                 .map(|def| def.ty.clone())
                 .unwrap_or_else(|_| first.definition.ty.clone());
-            self.path.push(Value::String(key.to_string()));
+            self.path.push(Value::String(key.as_str().to_owned()));
             if !self.denied.is_empty()
                 && group
                     .iter()
@@ -111,12 +114,12 @@ impl<'a> Shaper<'a> {
                 if ty.is_non_null() {
                     return None;
                 }
-                out.insert(key.to_string(), Value::Null);
+                out.insert(key.as_str().to_owned(), Value::Null);
                 continue;
             }
             let value = self.value(&ty, type_name, &group, data.get(key.as_str()));
             self.path.pop();
-            out.insert(key.to_string(), value?);
+            out.insert(key.as_str().to_owned(), value?);
         }
         Some(out)
     }

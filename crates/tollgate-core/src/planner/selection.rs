@@ -396,7 +396,7 @@ impl Selection {
                     match out.get_mut(field.name.as_str()) {
                         Some(existing) => crate::executor::merge::deep_merge(existing, projected),
                         None => {
-                            out.insert(field.name.to_string(), projected);
+                            out.insert(field.name.as_str().to_owned(), projected);
                         }
                     }
                 }

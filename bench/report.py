@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""Turns the harness's runs into the results section of docs/benchmarks.md
+(medians, Tollgate/peer ratios, the issue's goals) and an SVG chart.
+
+Used by bench/harness.py; run alone to redraw from saved numbers:
+    python3 bench/report.py docs/benchmarks.json [docs/benchmarks.md docs/benchmarks.svg]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+from html import escape
+from pathlib import Path
+
+RESULTS_START = "<!-- results:start -->"
+RESULTS_END = "<!-- results:end -->"
+ROUTER_ORDER = ["tollgate", "hive-router", "apollo-router", "subgraphs-direct"]
+COLORS = {"tollgate": "#2b6cb0", "hive-router": "#d69e2e", "apollo-router": "#805ad5",
+          "subgraphs-direct": "#718096"}
+FIGURES = ["rps", "p50_ms", "p99_ms", "peak_rss_mib", "cpu_per_10k", "subgraph_cpu_per_10k"]
+
+
+def medians(runs: list[dict]) -> dict[tuple[str, int, str], dict]:
+    """Each figure's median over the rounds, keyed by (workload, c, router)."""
+    groups: dict[tuple[str, int, str], list[dict]] = {}
+    for run in runs:
+        groups.setdefault((run["workload"], run["concurrency"], run["router"]), []).append(run)
+    out = {}
+    for key, items in groups.items():
+        out[key] = {f: statistics.median(r[f] for r in items) for f in FIGURES}
+        out[key]["rounds"] = len(items)
+    return out
+
+
+def ordered_keys(table: dict, workloads: list[str]) -> list[tuple[str, int, str]]:
+    rank = {w: i for i, w in enumerate(workloads)}
+    return sorted(table, key=lambda k: (rank.get(k[0], 99), k[1],
+                                        ROUTER_ORDER.index(k[2]) if k[2] in ROUTER_ORDER else 9))
+
+
+def fmt(value: float, digits: int = 2) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def goals(table: dict, data: dict) -> list[tuple[str, str, str]]:
+    """(goal, measured, status) rows."""
+    rows = []
+
+    def get(w, c, r):
+        return table.get((w, c, r))
+
+    for c in data["settings"]["concurrency"]:
+        t, h = get("w1_deep", c, "tollgate"), get("w1_deep", c, "hive-router")
+        if t and h:
+            ratio = t["rps"] / h["rps"]
+            ok = ratio >= 1.3 and t["p99_ms"] <= h["p99_ms"]
+            rows.append((f"w1 c={c}: throughput >= 1.3x Hive Router and p99 <= Hive's",
+                         f"{ratio:.2f}x; p99 {fmt(t['p99_ms'])} vs {fmt(h['p99_ms'])} ms",
+                         "met" if ok else "missed"))
+        else:
+            rows.append((f"w1 c={c}: throughput >= 1.3x Hive Router and p99 <= Hive's",
+                         "Hive Router not measured", "not measured"))
+    for c in data["settings"]["concurrency"]:
+        off, on = get("w1_deep", c, "tollgate"), get("w3_deep_jwt", c, "tollgate")
+        if off and on:
+            cost = 1 - on["rps"] / off["rps"]
+            rows.append((f"c={c}: JWT on (cached) costs < 3% throughput",
+                         f"{cost * 100:+.1f}% ({fmt(on['rps'], 0)} vs {fmt(off['rps'], 0)} req/s)",
+                         "met" if cost < 0.03 else "missed"))
+    verify = data.get("rs256_verify_us")
+    for c in data["settings"]["concurrency"]:
+        cached, miss = get("w3_deep_jwt", c, "tollgate"), get("w4_deep_jwt_miss", c, "tollgate")
+        if cached and miss:
+            # CPU s per 10k requests -> microseconds per request.
+            extra_us = (miss["cpu_per_10k"] - cached["cpu_per_10k"]) * 100
+            if verify:
+                rows.append((f"c={c}: a cache miss costs < one RS256 verification of CPU",
+                             f"+{extra_us:.0f} µs router CPU per request; one verification "
+                             f"{verify:.0f} µs", "met" if extra_us < verify else "missed"))
+            else:
+                rows.append((f"c={c}: a cache miss costs < one RS256 verification of CPU",
+                             f"+{extra_us:.0f} µs router CPU per request; verification time "
+                             "not measured", "not measured"))
+    t, d = get("w2_single", 16, "tollgate"), get("w2_single", 16, "subgraphs-direct")
+    if t and d:
+        added = t["p50_ms"] - d["p50_ms"]
+        rows.append(("c=16: p50 added over a direct subgraph call < 1 ms",
+                     f"{added:+.2f} ms ({fmt(t['p50_ms'])} vs {fmt(d['p50_ms'])} ms direct)",
+                     "met" if added < 1.0 else "missed"))
+    peaks = [(w, v["peak_rss_mib"]) for (w, c, r), v in table.items()
+             if r == "tollgate" and c == 64 and w.startswith("w")]
+    if peaks:
+        worst = max(peaks, key=lambda p: p[1])
+        rows.append(("c=64: Tollgate's RSS < 64 MiB on the demo",
+                     f"peak {worst[1]:.1f} MiB ({worst[0]})", "met" if worst[1] < 64 else "missed"))
+    return rows
+
+
+def markdown(data: dict, svg_name: str) -> str:
+    table = medians(data["runs"])
+    workloads = [w["name"] for w in data["workloads"]]
+    titles = {w["name"]: w["title"] for w in data["workloads"]}
+    s = data["settings"]
+    lines = [RESULTS_START, ""]
+    if data.get("provisional"):
+        lines += [f"> **Provisional.** {data['provisional']}", ""]
+    lines += [
+        f"Measured {data['finished'][:10]} on {data['machine']['cores']} cores "
+        f"({data['machine']['cpu']}), {data['machine']['memory_gib']:.0f} GiB; load average "
+        f"{data['load_before']} before and {data['load_after']} after. Loopback; wrk with one "
+        f"thread; {s['duration']:.0f} s per run after {s['warmup']:.0f} s of warm-up "
+        f"(discarded); {s['rounds']} round(s), router order alternated every round; each "
+        "figure is the median over the rounds. Each run starts a fresh router process.",
+        "",
+        "Routers: " + "; ".join(f"{k} {v}" for k, v in data["versions"].items()) + ".",
+    ]
+    for name, why in data.get("skipped_peers", {}).items():
+        lines.append(f"{name}: not measured: {why}.")
+    lines += ["", "| workload | c | router | req/s | p50 ms | p99 ms | peak RSS MiB "
+              "| CPU s / 10k req | subgraphs' CPU s / 10k req |",
+              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for key in ordered_keys(table, workloads):
+        w, c, r = key
+        v = table[key]
+        direct = r == "subgraphs-direct"
+        rps = fmt(v["rps"], 0) + (" (ceiling)" if direct else "")
+        lines.append(
+            f"| {titles.get(w, w)} | {c} | {r} | {rps} | {fmt(v['p50_ms'])} | {fmt(v['p99_ms'])} "
+            f"| {fmt(v['peak_rss_mib'], 1) if not direct else '–'} "
+            f"| {fmt(v['cpu_per_10k']) if not direct else '–'} | {fmt(v['subgraph_cpu_per_10k'])} |")
+    lines += ["", "Direct rows replay the subgraph requests Tollgate sends for one client "
+              "request straight at the subgraph process: req/s is per client request "
+              "(subgraph requests / requests per client request), p50 and p99 are per "
+              "subgraph request (for w2 that is the direct-call latency)."]
+    ratio_rows = []
+    for key in ordered_keys(table, workloads):
+        w, c, r = key
+        if r in ("tollgate", "subgraphs-direct"):
+            continue
+        t = table.get((w, c, "tollgate"))
+        if not t:
+            continue
+        p = table[key]
+        ratio_rows.append(
+            f"| {titles.get(w, w)} | {c} | {r} | {t['rps'] / p['rps']:.2f} | "
+            f"{t['p50_ms'] / p['p50_ms']:.2f} | {t['p99_ms'] / p['p99_ms']:.2f} | "
+            f"{t['peak_rss_mib'] / p['peak_rss_mib']:.2f} | "
+            f"{t['cpu_per_10k'] / p['cpu_per_10k']:.2f} |")
+    if ratio_rows:
+        lines += ["", "### Tollgate / peer", "",
+                  "Above 1 is better for req/s; below 1 is better for the others.", "",
+                  "| workload | c | peer | req/s | p50 | p99 | peak RSS | CPU / request |",
+                  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"] + ratio_rows
+    goal_rows = goals(table, data)
+    if goal_rows:
+        lines += ["", "### Goals (issue 8)", "", "| goal | measured | status |",
+                  "| --- | --- | --- |"]
+        lines += [f"| {g} | {m} | {st} |" for g, m, st in goal_rows]
+    if data.get("rs256_verify_us"):
+        lines += ["", f"CPU time of one full RS256 verification (the `jwt_verify_bench` example, cache off): "
+                  f"{data['rs256_verify_us']:.0f} µs."]
+    if data.get("notes"):
+        lines += ["", "Notes from this run:", ""] + [f"- {n}" for n in data["notes"]]
+    lines += ["", f"![requests per second by workload and router]({svg_name})", "", RESULTS_END]
+    return "\n".join(lines) + "\n"
+
+
+def svg(data: dict) -> str:
+    """Horizontal bars of req/s per (workload, c), one bar per router, each
+    group scaled to its own largest bar, values printed."""
+    table = medians(data["runs"])
+    workloads = [w["name"] for w in data["workloads"]]
+    titles = {w["name"]: w["title"] for w in data["workloads"]}
+    groups: dict[tuple[str, int], list[tuple[str, float]]] = {}
+    for w, c, r in ordered_keys(table, workloads):
+        groups.setdefault((w, c), []).append((r, table[(w, c, r)]["rps"]))
+    bar, gap, label_w, plot_w, value_w = 16, 14, 300, 380, 90
+    height = 60 + sum(len(v) * bar + gap + 18 for v in groups.values()) + 30
+    width = label_w + plot_w + value_w
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="10" y="22" font-size="15" font-weight="bold">Requests per second '
+           f'({escape(data["finished"][:10])}, {data["machine"]["cores"]} cores'
+           f'{", provisional" if data.get("provisional") else ""})</text>',
+           '<text x="10" y="40" fill="#555">median over rounds; bars scaled per group; '
+           'direct = subgraphs alone (ceiling)</text>']
+    legend_x = 10
+    y = 56
+    for router in ROUTER_ORDER:
+        if any(r == router for v in groups.values() for r, _ in v):
+            out.append(f'<rect x="{legend_x}" y="{y - 10}" width="12" height="12" '
+                       f'fill="{COLORS[router]}"/>')
+            out.append(f'<text x="{legend_x + 16}" y="{y}">{escape(router)}</text>')
+            legend_x += 24 + 7 * len(router)
+    y += 16
+    for (w, c), bars in groups.items():
+        top = max(v for _, v in bars) or 1
+        out.append(f'<text x="10" y="{y + 12}" font-weight="bold">'
+                   f'{escape(titles.get(w, w))}, c={c}</text>')
+        y += 18
+        for router, value in bars:
+            length = max(1, plot_w * value / top)
+            out.append(f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end" fill="#333">'
+                       f'{escape(router)}</text>')
+            out.append(f'<rect x="{label_w}" y="{y + 1}" width="{length:.1f}" '
+                       f'height="{bar - 2}" fill="{COLORS.get(router, "#999")}"/>')
+            out.append(f'<text x="{label_w + length + 4:.1f}" y="{y + 12}">{value:,.0f}</text>')
+            y += bar
+        y += gap
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def replace_results(document: str, results: str) -> str:
+    if RESULTS_START in document and RESULTS_END in document:
+        head, rest = document.split(RESULTS_START, 1)
+        tail = rest.split(RESULTS_END, 1)[1]
+        return head + results.rstrip("\n") + tail
+    return document.rstrip("\n") + "\n\n## Results\n\n" + results
+
+
+def save(data: dict, md_path: Path, svg_path: Path) -> None:
+    md_path.parent.mkdir(parents=True, exist_ok=True)
+    svg_path.parent.mkdir(parents=True, exist_ok=True)
+    svg_path.write_text(svg(data))
+    rel = os.path.relpath(svg_path, md_path.parent)
+    document = md_path.read_text() if md_path.exists() else "# Benchmarks\n"
+    md_path.write_text(replace_results(document, markdown(data, rel)))
+
+
+def machine() -> dict:
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        memory = next(int(l.split()[1]) for l in open("/proc/meminfo")
+                      if l.startswith("MemTotal")) / 1024 / 1024
+    except (OSError, StopIteration):
+        memory = 0
+    return {"cores": os.cpu_count(), "cpu": cpu, "memory_gib": memory}
+
+
+def write(harness, started, finished, load_before: str, load_after: str) -> None:
+    """Called by the harness at the end of a run."""
+    s = harness.settings
+    versions = {harness.tollgate.name: harness.tollgate.version}
+    versions.update({p.name: p.version for p in harness.peers})
+    provisional = os.environ.get("BENCH_PROVISIONAL", "")
+    if not provisional and max(float(x) for x in load_before.split() + load_after.split()) > 1.0:
+        provisional = ("Other work was running on this machine during the measurement "
+                       f"(load average {load_before} before, {load_after} after), so the "
+                       "numbers are noisy; rerun on a quiet machine.")
+    data = {
+        "started": started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "machine": machine(),
+        "load_before": load_before,
+        "load_after": load_after,
+        "provisional": provisional,
+        "settings": {"duration": s.duration, "warmup": s.warmup, "rounds": s.rounds,
+                     "concurrency": s.concurrency, "quick": s.quick},
+        "versions": versions,
+        "skipped_peers": harness.skipped_peers,
+        "rs256_verify_us": harness.rs256_verify_us,
+        "workloads": [{"name": w.name, "title": w.title} for w in harness.workloads],
+        "runs": [vars(r) for r in harness.runs],
+        "notes": harness.notes,
+    }
+    s.json_out.parent.mkdir(parents=True, exist_ok=True)
+    s.json_out.write_text(json.dumps(data, indent=1) + "\n")
+    save(data, s.out, s.svg)
+    print(markdown(data, s.svg.name))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    saved = json.loads(Path(sys.argv[1]).read_text())
+    md = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(sys.argv[1]).with_suffix(".md")
+    chart = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(sys.argv[1]).with_suffix(".svg")
+    save(saved, md, chart)
