@@ -168,6 +168,18 @@ pub struct LimitsConfig {
     /// Number of parsed and planned operations kept in the plan cache.
     #[serde(default = "default_plan_cache_size")]
     pub plan_cache_size: usize,
+    /// Deepest selection nesting of an operation, fragments expanded (a root
+    /// field is depth 1); deeper operations get `MAX_DEPTH_EXCEEDED`.
+    #[serde(default = "default_max_depth")]
+    pub max_depth: usize,
+    /// Most aliased fields in an operation, counted with fragments expanded;
+    /// more get `MAX_ALIASES_EXCEEDED`.
+    #[serde(default = "default_max_aliases")]
+    pub max_aliases: usize,
+    /// Most root fields in an operation (aliases and fragments included);
+    /// more get `MAX_ROOT_FIELDS_EXCEEDED`.
+    #[serde(default = "default_max_root_fields")]
+    pub max_root_fields: usize,
 }
 
 impl Default for LimitsConfig {
@@ -177,6 +189,9 @@ impl Default for LimitsConfig {
             max_parser_depth: default_max_parser_depth(),
             max_tokens: default_max_tokens(),
             plan_cache_size: default_plan_cache_size(),
+            max_depth: default_max_depth(),
+            max_aliases: default_max_aliases(),
+            max_root_fields: default_max_root_fields(),
         }
     }
 }
@@ -192,6 +207,15 @@ fn default_max_tokens() -> usize {
 }
 fn default_plan_cache_size() -> usize {
     1024
+}
+fn default_max_depth() -> usize {
+    32
+}
+fn default_max_aliases() -> usize {
+    128
+}
+fn default_max_root_fields() -> usize {
+    64
 }
 
 /// `debug:` switches for development; all off by default.

@@ -53,6 +53,14 @@ pub enum ClientError {
         /// Value of the `WWW-Authenticate` response header.
         www_authenticate: &'static str,
     },
+    /// The operation exceeds one of the `limits:` (depth, aliases, root fields).
+    #[error("{message}")]
+    LimitExceeded {
+        /// `MAX_DEPTH_EXCEEDED`, `MAX_ALIASES_EXCEEDED` or `MAX_ROOT_FIELDS_EXCEEDED`.
+        code: &'static str,
+        /// Client-safe message naming the limit.
+        message: String,
+    },
     /// The router cannot plan this operation.
     #[error("{0}")]
     PlanningFailed(String),
@@ -85,6 +93,7 @@ impl ClientError {
             Self::UnknownOperationName(_) => "GRAPHQL_UNKNOWN_OPERATION_NAME",
             Self::BadUserInput(_) => "BAD_USER_INPUT",
             Self::Unauthenticated { .. } => "UNAUTHENTICATED",
+            Self::LimitExceeded { code, .. } => code,
             Self::PlanningFailed(_) => "QUERY_PLANNING_FAILED",
             Self::Rejected { code, .. } => code,
             Self::Internal => "INTERNAL_SERVER_ERROR",
@@ -109,7 +118,8 @@ impl ClientError {
             Self::ParseFailed(_)
             | Self::ValidationFailed(_)
             | Self::UnknownOperationName(_)
-            | Self::BadUserInput(_) => request_error,
+            | Self::BadUserInput(_)
+            | Self::LimitExceeded { .. } => request_error,
             Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             Self::PlanningFailed(_) | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Rejected { status, .. } => *status,
@@ -170,6 +180,9 @@ pub const ERROR_CODES: &[&str] = &[
     "SUBREQUEST_MALFORMED_RESPONSE",
     "RESPONSE_VALIDATION_FAILED",
     "UNAUTHORIZED_FIELD_OR_TYPE",
+    "MAX_DEPTH_EXCEEDED",
+    "MAX_ALIASES_EXCEEDED",
+    "MAX_ROOT_FIELDS_EXCEEDED",
 ];
 
 /// A failure inside the router. Logged with its detail, never shown to clients.

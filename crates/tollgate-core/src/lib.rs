@@ -16,6 +16,7 @@ pub mod executor;
 pub mod headers;
 pub mod http;
 pub mod observe;
+pub mod operation_limits;
 pub mod pipeline;
 pub mod planner;
 pub mod plugin;

@@ -278,6 +278,7 @@ pub fn prepare(
         .get(operation_name)
         .map_err(|e| ClientError::UnknownOperationName(e.message().to_string()))?
         .clone();
+    crate::operation_limits::check(&document, &operation, limits)?;
     let plan = cached_plan(runtime, &document, &operation, operation_name, &labels)?;
     let prepared = Arc::new(PreparedOperation {
         document,

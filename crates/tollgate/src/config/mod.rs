@@ -184,8 +184,15 @@ fn check(config: &Config) -> Vec<String> {
             errors.push(format!("subgraphs.{name}.timeout: must be greater than 0"));
         }
     }
-    if config.limits.plan_cache_size == 0 {
-        errors.push("limits.plan_cache_size: must be greater than 0".to_owned());
+    let limits = &config.limits;
+    for (key, value) in [
+        ("limits.plan_cache_size", limits.plan_cache_size),
+        ("limits.max_depth", limits.max_depth),
+        ("limits.max_root_fields", limits.max_root_fields),
+    ] {
+        if value == 0 {
+            errors.push(format!("{key}: must be greater than 0"));
+        }
     }
     errors
 }
