@@ -91,6 +91,10 @@ pub struct SubgraphConfig {
     /// How the router authenticates itself to this subgraph.
     #[serde(default)]
     pub auth: Option<SubgraphAuthConfig>,
+    /// Largest accepted response body from this subgraph, in bytes; a larger
+    /// answer fails the fetch with `SUBREQUEST_HTTP_ERROR`.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
 }
 
 impl Default for SubgraphConfig {
@@ -100,6 +104,7 @@ impl Default for SubgraphConfig {
             timeout: default_subgraph_timeout(),
             deduplicate_requests: true,
             auth: None,
+            max_response_bytes: default_max_response_bytes(),
         }
     }
 }
@@ -129,6 +134,10 @@ pub struct MintConfig {
 
 fn default_true() -> bool {
     true
+}
+
+fn default_max_response_bytes() -> usize {
+    64 * 1024 * 1024
 }
 
 fn default_subgraph_timeout() -> Duration {

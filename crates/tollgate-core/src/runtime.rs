@@ -26,6 +26,8 @@ pub struct SubgraphRoute {
     pub timeout: Duration,
     /// Whether identical in-flight queries share one call.
     pub deduplicate: bool,
+    /// Largest accepted response body, in bytes.
+    pub max_response_bytes: usize,
 }
 
 /// Why a runtime could not be built.
@@ -123,6 +125,7 @@ impl Runtime {
                 url: Arc::from(url),
                 timeout: config.timeout,
                 deduplicate: config.deduplicate_requests,
+                max_response_bytes: config.max_response_bytes,
             });
         }
         let plans = PlanCache::new(limits.plan_cache_size);

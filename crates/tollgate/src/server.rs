@@ -19,9 +19,7 @@ use tollgate_jwt::issuer::{Issuer, IssuerError};
 use tollgate_jwt::mint::{Mint, MintPlugin};
 use tollgate_jwt::{JwtAuthenticator, JwtPlugin, JwtSetupError};
 use tollgate_rhai::{RhaiError, RhaiPlugin};
-use tollgate_subgraph::{
-    ClientBuildError, DeduplicatingClient, HttpSubgraphClient, DEFAULT_MAX_RESPONSE_BYTES,
-};
+use tollgate_subgraph::{ClientBuildError, DeduplicatingClient, HttpSubgraphClient};
 
 use crate::config::LoadedConfig;
 
@@ -113,9 +111,7 @@ pub fn load_supergraph(loaded: &LoadedConfig) -> Result<Supergraph, StartError> 
 pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
     let config = &loaded.config;
     let supergraph = Arc::new(load_supergraph(loaded)?);
-    let client = Arc::new(DeduplicatingClient::new(HttpSubgraphClient::new(
-        DEFAULT_MAX_RESPONSE_BYTES,
-    )?));
+    let client = Arc::new(DeduplicatingClient::new(HttpSubgraphClient::new()?));
     let mut plugins: Vec<Arc<dyn Plugin>> = Vec::new();
     let jwt = match &config.jwt {
         Some(jwt_config) => {

@@ -48,6 +48,7 @@ pub(super) async fn send(
         subgraph: route.name.clone(),
         url: route.url.clone(),
         timeout: route.timeout,
+        max_response_bytes: route.max_response_bytes,
         headers: http::HeaderMap::new(),
         deduplicate: route.deduplicate && fetch.kind == OperationType::Query,
         body: SubgraphRequestBody {
