@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
 
 use serde_json::json;
+use tollgate_e2e::fake::{Behaviour, FakeSubgraph};
 use tollgate_e2e::TestEnv;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -97,4 +98,88 @@ async fn default_limits_refuse_a_hostile_operation_but_not_a_deep_real_one() {
         .post(json!({ "query": format!("{{ {hostile} }}") }))
         .await;
     assert_eq!(response.code(), Some("MAX_ROOT_FIELDS_EXCEEDED"));
+}
+
+#[tokio::test]
+async fn a_request_over_the_global_timeout_gets_504() {
+    let fake = FakeSubgraph::start(Behaviour::Hang).await;
+    // The subgraph's own timeout is far away: the request timeout ends it.
+    let env = TestEnv::start_with_subgraph(
+        "products",
+        &fake.url(),
+        &["timeout: 60s"],
+        "http:\n  request_timeout: 300ms\n",
+    )
+    .await;
+    let response = env
+        .post_with(
+            json!({"query": "{ topProducts { upc } }"}),
+            &[("accept", GRAPHQL_RESPONSE_JSON)],
+        )
+        .await;
+    assert_eq!(response.status, 504, "{}", response.text);
+    assert_eq!(response.code(), Some("GATEWAY_TIMEOUT"));
+    assert!(response.body.get("data").is_none());
+    assert!(response.content_type().starts_with(GRAPHQL_RESPONSE_JSON));
+    // Requests that do not touch the hanging subgraph are unaffected.
+    let response = env.post(json!({"query": "{ users { id } }"})).await;
+    assert_eq!(response.body["data"]["users"][0]["id"], "1");
+}
+
+#[tokio::test]
+async fn requests_beyond_the_in_flight_limit_are_shed_with_503_and_retry_after() {
+    let fake = FakeSubgraph::start(Behaviour::Gated(
+        json!({"data": {"topProducts": [{"upc": "1"}]}}),
+    ))
+    .await;
+    let env = TestEnv::start_with_subgraph(
+        "products",
+        &fake.url(),
+        &["timeout: 30s", "deduplicate_requests: false"],
+        "http:\n  max_concurrent_requests: 2\n",
+    )
+    .await;
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let request = env
+                .client
+                .post(env.url())
+                .header("content-type", "application/json")
+                .body(json!({"query": "{ topProducts { upc } }"}).to_string());
+            tokio::spawn(async move { tollgate_e2e::read(request.send().await.unwrap()).await })
+        })
+        .collect();
+    fake.wait_for_requests(2).await;
+
+    let shed = env.post(json!({"query": "{ users { id } }"})).await;
+    assert_eq!(shed.status, 503, "{}", shed.text);
+    assert_eq!(shed.code(), Some("SERVICE_OVERLOADED"));
+    assert_eq!(shed.headers["retry-after"], "1");
+    // GET is limited by the same count.
+    let shed = env
+        .send(
+            env.client
+                .get(env.url())
+                .query(&[("query", "{ users { id } }")])
+                .header("apollo-require-preflight", "true"),
+        )
+        .await;
+    assert_eq!(shed.status, 503);
+    // Health is not limited.
+    let health = env
+        .send(env.client.get(format!("{}/health", env.base())))
+        .await;
+    assert_eq!(health.status, 200);
+
+    fake.release();
+    for request in held {
+        let response = request.await.unwrap();
+        assert_eq!(
+            response.body,
+            json!({"data": {"topProducts": [{"upc": "1"}]}})
+        );
+    }
+    let after = env.post(json!({"query": "{ users { id } }"})).await;
+    assert_eq!(after.status, 200);
+    assert_eq!(after.body["data"]["users"][0]["id"], "1");
 }

@@ -42,6 +42,16 @@ pub struct HttpConfig {
     /// Largest accepted request body in bytes; larger bodies get 413.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Time limit for a whole GraphQL request (reading the body, every
+    /// subgraph fetch, the response), e.g. "60s"; on expiry the client gets
+    /// 504 `GATEWAY_TIMEOUT`.
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub request_timeout: Duration,
+    /// Most GraphQL requests served at the same time; further requests are
+    /// refused at once with 503 `SERVICE_OVERLOADED` and `Retry-After`.
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for HttpConfig {
@@ -52,6 +62,8 @@ impl Default for HttpConfig {
             health_path: default_health_path(),
             ready_path: default_ready_path(),
             max_body_bytes: default_max_body_bytes(),
+            request_timeout: default_request_timeout(),
+            max_concurrent_requests: default_max_concurrent_requests(),
         }
     }
 }
@@ -71,6 +83,12 @@ fn default_health_path() -> String {
 }
 fn default_max_body_bytes() -> usize {
     2 * 1024 * 1024
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_concurrent_requests() -> usize {
+    1024
 }
 
 /// `subgraphs.<name>:` per-subgraph overrides.

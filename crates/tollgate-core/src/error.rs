@@ -74,6 +74,12 @@ pub enum ClientError {
         /// Client-safe message.
         message: String,
     },
+    /// The request did not finish within `http.request_timeout`.
+    #[error("the request did not complete within {}", humantime_serde::re::humantime::format_duration(*.0))]
+    GatewayTimeout(std::time::Duration),
+    /// `http.max_concurrent_requests` requests are already being served.
+    #[error("the router is serving as many requests as it allows; retry later")]
+    Overloaded,
     /// An internal failure; the detail has been logged, the client sees a generic message.
     #[error("Internal server error")]
     Internal,
@@ -96,6 +102,8 @@ impl ClientError {
             Self::LimitExceeded { code, .. } => code,
             Self::PlanningFailed(_) => "QUERY_PLANNING_FAILED",
             Self::Rejected { code, .. } => code,
+            Self::GatewayTimeout(_) => "GATEWAY_TIMEOUT",
+            Self::Overloaded => "SERVICE_OVERLOADED",
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -123,6 +131,8 @@ impl ClientError {
             Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             Self::PlanningFailed(_) | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Rejected { status, .. } => *status,
+            Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -138,6 +148,7 @@ impl ClientError {
             Self::MethodNotAllowed(_) => {
                 vec![(http::header::ALLOW, HeaderValue::from_static("POST"))]
             }
+            Self::Overloaded => vec![(http::header::RETRY_AFTER, HeaderValue::from_static("1"))],
             _ => Vec::new(),
         }
     }
@@ -183,6 +194,8 @@ pub const ERROR_CODES: &[&str] = &[
     "MAX_DEPTH_EXCEEDED",
     "MAX_ALIASES_EXCEEDED",
     "MAX_ROOT_FIELDS_EXCEEDED",
+    "GATEWAY_TIMEOUT",
+    "SERVICE_OVERLOADED",
 ];
 
 /// A failure inside the router. Logged with its detail, never shown to clients.

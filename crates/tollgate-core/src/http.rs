@@ -46,6 +46,7 @@ impl MediaType {
 struct AppState {
     runtime: Arc<RuntimeHandle>,
     max_body_bytes: usize,
+    request_timeout: std::time::Duration,
 }
 
 /// Builds the client-facing axum app.
@@ -53,9 +54,12 @@ pub fn router(runtime: Arc<RuntimeHandle>, config: &HttpConfig) -> axum::Router 
     let state = AppState {
         runtime,
         max_body_bytes: config.max_body_bytes,
+        request_timeout: config.request_timeout,
     };
+    let endpoint =
+        crate::traffic::shed_load(get(graphql).post(graphql), config.max_concurrent_requests);
     axum::Router::new()
-        .route(&config.graphql_path, get(graphql).post(graphql))
+        .route(&config.graphql_path, endpoint)
         .route(&config.health_path, get(health))
         .route(&config.ready_path, get(ready))
         .with_state(state)
@@ -159,6 +163,26 @@ async fn graphql_inner(
         Some(media) => media,
         None => return error_response(&ClientError::NotAcceptable, MediaType::Json),
     };
+    let timeout = state.request_timeout;
+    let work = respond(state, method, uri, headers, body, media);
+    match tokio::time::timeout(timeout, work).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(timeout = ?timeout, "the request did not complete within http.request_timeout");
+            error_response(&ClientError::GatewayTimeout(timeout), media)
+        }
+    }
+}
+
+/// Reads the request, runs it through the pipeline and writes the response.
+async fn respond(
+    state: AppState,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+    media: MediaType,
+) -> Response {
     let request = match read_request(&state, &method, &uri, &headers, body).await {
         Ok(request) => request,
         Err(error) => return error_response(&error, media),
@@ -277,7 +301,8 @@ pub fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     }
 }
 
-fn error_response(error: &ClientError, media: MediaType) -> Response {
+/// The HTTP response for a request-ending error, in the negotiated media type.
+pub(crate) fn error_response(error: &ClientError, media: MediaType) -> Response {
     let status = error.status(media == MediaType::GraphqlResponseJson);
     graphql_response(status, media, &error.to_graphql_response(), error.headers())
 }

@@ -25,6 +25,7 @@ pub mod response;
 pub mod runtime;
 pub mod subgraph;
 pub mod supergraph;
+mod traffic;
 
 pub use context::RequestContext;
 pub use error::{ClientError, InternalError};

@@ -179,6 +179,12 @@ fn check(config: &Config) -> Vec<String> {
     if http.max_body_bytes == 0 {
         errors.push("http.max_body_bytes: must be greater than 0".to_owned());
     }
+    if http.max_concurrent_requests == 0 {
+        errors.push("http.max_concurrent_requests: must be greater than 0".to_owned());
+    }
+    if http.request_timeout.is_zero() {
+        errors.push("http.request_timeout: must be greater than 0".to_owned());
+    }
     for (name, subgraph) in &config.subgraphs {
         if subgraph.timeout.is_zero() {
             errors.push(format!("subgraphs.{name}.timeout: must be greater than 0"));
