@@ -52,6 +52,34 @@ pub struct HttpConfig {
     /// refused at once with 503 `SERVICE_OVERLOADED` and `Retry-After`.
     #[serde(default = "default_max_concurrent_requests")]
     pub max_concurrent_requests: usize,
+    /// Query batching: a POST body that is a JSON array of requests.
+    #[serde(default)]
+    pub batching: BatchingConfig,
+}
+
+/// `http.batching:` JSON arrays of operations in one POST.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchingConfig {
+    /// Accept batches; when off, an array body gets `BATCHING_NOT_ENABLED`.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Most operations in one batch; larger batches get `BATCH_LIMIT_EXCEEDED`.
+    #[serde(default = "default_batch_max_size")]
+    pub max_size: usize,
+}
+
+impl Default for BatchingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            max_size: default_batch_max_size(),
+        }
+    }
+}
+
+fn default_batch_max_size() -> usize {
+    16
 }
 
 impl Default for HttpConfig {
@@ -64,6 +92,7 @@ impl Default for HttpConfig {
             max_body_bytes: default_max_body_bytes(),
             request_timeout: default_request_timeout(),
             max_concurrent_requests: default_max_concurrent_requests(),
+            batching: BatchingConfig::default(),
         }
     }
 }

@@ -74,6 +74,17 @@ pub enum ClientError {
         /// Client-safe message.
         message: String,
     },
+    /// A batch (JSON array) sent while `http.batching.enabled` is off.
+    #[error("batched requests (a JSON array) are not enabled; send one request object")]
+    BatchingDisabled,
+    /// A batch with more operations than `http.batching.max_size`.
+    #[error("the batch has {size} operations, over the limit of {limit}")]
+    BatchTooLarge {
+        /// Operations in the batch.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
     /// The request did not finish within `http.request_timeout`.
     #[error("the request did not complete within {}", humantime_serde::re::humantime::format_duration(*.0))]
     GatewayTimeout(std::time::Duration),
@@ -102,6 +113,8 @@ impl ClientError {
             Self::LimitExceeded { code, .. } => code,
             Self::PlanningFailed(_) => "QUERY_PLANNING_FAILED",
             Self::Rejected { code, .. } => code,
+            Self::BatchingDisabled => "BATCHING_NOT_ENABLED",
+            Self::BatchTooLarge { .. } => "BATCH_LIMIT_EXCEEDED",
             Self::GatewayTimeout(_) => "GATEWAY_TIMEOUT",
             Self::Overloaded => "SERVICE_OVERLOADED",
             Self::Internal => "INTERNAL_SERVER_ERROR",
@@ -118,7 +131,9 @@ impl ClientError {
             StatusCode::OK
         };
         match self {
-            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest(_) | Self::BatchingDisabled | Self::BatchTooLarge { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
@@ -196,6 +211,8 @@ pub const ERROR_CODES: &[&str] = &[
     "MAX_ROOT_FIELDS_EXCEEDED",
     "GATEWAY_TIMEOUT",
     "SERVICE_OVERLOADED",
+    "BATCHING_NOT_ENABLED",
+    "BATCH_LIMIT_EXCEEDED",
 ];
 
 /// A failure inside the router. Logged with its detail, never shown to clients.

@@ -13,11 +13,11 @@ use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::BodyExt;
 
-use crate::config::HttpConfig;
+use crate::config::{BatchingConfig, HttpConfig};
 use crate::error::ClientError;
 use crate::observe;
 use crate::pipeline::{self, RequestParts};
-use crate::request::GraphqlRequest;
+use crate::request::{GraphqlRequest, RequestBody};
 use crate::response::GraphqlResponse;
 use crate::runtime::RuntimeHandle;
 
@@ -47,6 +47,7 @@ struct AppState {
     runtime: Arc<RuntimeHandle>,
     max_body_bytes: usize,
     request_timeout: std::time::Duration,
+    batching: BatchingConfig,
 }
 
 /// Builds the client-facing axum app.
@@ -55,6 +56,7 @@ pub fn router(runtime: Arc<RuntimeHandle>, config: &HttpConfig) -> axum::Router 
         runtime,
         max_body_bytes: config.max_body_bytes,
         request_timeout: config.request_timeout,
+        batching: config.batching.clone(),
     };
     let endpoint =
         crate::traffic::shed_load(get(graphql).post(graphql), config.max_concurrent_requests);
@@ -184,7 +186,17 @@ async fn respond(
     media: MediaType,
 ) -> Response {
     let request = match read_request(&state, &method, &uri, &headers, body).await {
-        Ok(request) => request,
+        Ok(RequestBody::Single(request)) => request,
+        Ok(RequestBody::Batch(items)) => {
+            let runtime = state.runtime.load();
+            let parts = RequestParts {
+                method: &method,
+                uri: &uri,
+                headers: &headers,
+            };
+            let (responses, headers) = crate::batch::run(&runtime, &parts, items).await;
+            return batch_response(media, &responses, headers);
+        }
         Err(error) => return error_response(&error, media),
     };
     let runtime = state.runtime.load();
@@ -212,9 +224,10 @@ async fn read_request(
     uri: &Uri,
     headers: &HeaderMap,
     body: Body,
-) -> Result<GraphqlRequest, ClientError> {
+) -> Result<RequestBody, ClientError> {
     if method == Method::GET {
-        return GraphqlRequest::from_query_string(uri.query().unwrap_or(""));
+        return GraphqlRequest::from_query_string(uri.query().unwrap_or(""))
+            .map(RequestBody::Single);
     }
     if !is_json_content_type(headers) {
         return Err(ClientError::UnsupportedMediaType);
@@ -238,7 +251,7 @@ async fn read_request(
             ))
         }
     };
-    GraphqlRequest::from_json_body(&bytes)
+    RequestBody::from_json_body(&bytes, &state.batching)
 }
 
 fn is_json_content_type(headers: &HeaderMap) -> bool {
@@ -324,6 +337,25 @@ fn graphql_response(
     let mut response = json_response(status, media.header_value(), bytes);
     for (name, value) in headers {
         response.headers_mut().insert(name, value);
+    }
+    response
+}
+
+/// A batch's answers: a JSON array in the batch's order, status 200.
+fn batch_response(media: MediaType, responses: &[GraphqlResponse], headers: HeaderMap) -> Response {
+    for response in responses {
+        observe::graphql_errors(response);
+    }
+    let bytes = match serde_json::to_vec(responses) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            tracing::error!(%error, "serializing a batch response failed");
+            return error_response(&ClientError::Internal, media);
+        }
+    };
+    let mut response = json_response(StatusCode::OK, media.header_value(), bytes);
+    for (name, value) in &headers {
+        response.headers_mut().append(name, value.clone());
     }
     response
 }

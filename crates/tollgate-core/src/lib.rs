@@ -9,6 +9,7 @@
 //! - [`error`], [`response`], [`context`], [`config`]: shared types.
 
 pub mod authorization;
+mod batch;
 pub mod config;
 pub mod context;
 pub mod error;
