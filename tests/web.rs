@@ -49,3 +49,205 @@ async fn an_enabled_batch_is_answered_in_order_within_its_size_limit() {
     let response = env.post(json!([])).await;
     assert_eq!(response.code(), Some("INVALID_GRAPHQL_REQUEST"));
 }
+
+#[tokio::test]
+async fn simple_requests_need_a_preflight_forcing_header() {
+    let env = TestEnv::start("").await;
+    let get = |headers: &[(&str, &str)]| {
+        let mut request = env
+            .client
+            .get(env.url())
+            .query(&[("query", "{ users { id } }")]);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request
+    };
+    let refused = env.send(get(&[])).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(refused.code(), Some("CSRF_PREVENTION"));
+    assert!(
+        refused.text.contains("`apollo-require-preflight`"),
+        "{}",
+        refused.text
+    );
+    let refused = env.send(get(&[("content-type", "text/plain")])).await;
+    assert_eq!(refused.code(), Some("CSRF_PREVENTION"));
+    for headers in [
+        &[("apollo-require-preflight", "true")][..],
+        &[("x-apollo-operation-name", "Users")][..],
+        &[("content-type", "application/json")][..],
+    ] {
+        let response = env.send(get(headers)).await;
+        assert_eq!(response.status, 200, "{headers:?}: {}", response.text);
+        assert_eq!(response.body["data"]["users"][0]["id"], "1");
+    }
+    // A form POST never runs: its content type is refused.
+    let form = env
+        .send(
+            env.client
+                .post(env.url())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("query=%7B%20users%20%7B%20id%20%7D%20%7D"),
+        )
+        .await;
+    assert_eq!(form.status, 415);
+    // The landing page for browsers is no operation and stays reachable.
+    let page = env
+        .send(env.client.get(env.url()).header("accept", "text/html"))
+        .await;
+    assert_eq!(page.status, 200);
+}
+
+#[tokio::test]
+async fn csrf_prevention_can_be_switched_off_or_given_other_headers() {
+    let env = TestEnv::start("http:\n  csrf:\n    enabled: false\n").await;
+    let response = env
+        .send(
+            env.client
+                .get(env.url())
+                .query(&[("query", "{ users { id } }")]),
+        )
+        .await;
+    assert_eq!(response.status, 200);
+
+    let env = TestEnv::start("http:\n  csrf:\n    required_headers: [x-csrf]\n").await;
+    let request = || {
+        env.client
+            .get(env.url())
+            .query(&[("query", "{ users { id } }")])
+    };
+    let refused = env
+        .send(request().header("apollo-require-preflight", "true"))
+        .await;
+    assert_eq!(refused.code(), Some("CSRF_PREVENTION"));
+    assert!(refused.text.contains("`x-csrf`"), "{}", refused.text);
+    let response = env.send(request().header("x-csrf", "1")).await;
+    assert_eq!(response.status, 200);
+}
+
+#[tokio::test]
+async fn without_a_cors_section_no_cors_header_is_sent() {
+    let env = TestEnv::start("").await;
+    let response = env
+        .send(
+            env.client
+                .post(env.url())
+                .header("origin", "https://evil.example")
+                .header("content-type", "application/json")
+                .body(r#"{"query":"{ users { id } }"}"#),
+        )
+        .await;
+    assert_eq!(response.status, 200);
+    assert!(
+        !response
+            .headers
+            .keys()
+            .any(|name| name.as_str().starts_with("access-control-")),
+        "{:?}",
+        response.headers
+    );
+    let preflight = env
+        .send(
+            env.client
+                .request(reqwest::Method::OPTIONS, env.url())
+                .header("origin", "https://evil.example")
+                .header("access-control-request-method", "POST"),
+        )
+        .await;
+    assert!(preflight
+        .headers
+        .get("access-control-allow-origin")
+        .is_none());
+}
+
+#[tokio::test]
+async fn configured_cors_answers_allowed_origins_only() {
+    let env = TestEnv::start(
+        "http:
+  cors:
+    origins: [https://app.example]
+    match_origins: ['^https://[a-z]+\\.preview\\.example$']
+    allow_credentials: true
+    expose_headers: [x-request-id]
+    max_age: 10m
+",
+    )
+    .await;
+    let preflight = |origin: &str| {
+        env.client
+            .request(reqwest::Method::OPTIONS, env.url())
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type, authorization",
+            )
+    };
+    for origin in ["https://app.example", "https://pr.preview.example"] {
+        let response = env.send(preflight(origin)).await;
+        assert_eq!(response.status, 200, "{origin}");
+        let header = |name: &str| response.headers[name].to_str().unwrap().to_owned();
+        assert_eq!(header("access-control-allow-origin"), origin);
+        assert_eq!(header("access-control-allow-credentials"), "true");
+        assert_eq!(header("access-control-max-age"), "600");
+        let allowed = header("access-control-allow-headers");
+        assert!(
+            allowed.contains("content-type") && allowed.contains("authorization"),
+            "{allowed}"
+        );
+        assert!(header("access-control-allow-methods").contains("POST"));
+        assert!(header("vary").contains("origin"), "{:?}", response.headers);
+    }
+    for origin in [
+        "https://evil.example",
+        "https://app.example.evil",
+        "https://x.preview.example.evil",
+    ] {
+        let response = env.send(preflight(origin)).await;
+        assert!(
+            response
+                .headers
+                .get("access-control-allow-origin")
+                .is_none(),
+            "{origin}: {:?}",
+            response.headers
+        );
+    }
+    let actual = env
+        .send(
+            env.client
+                .post(env.url())
+                .header("origin", "https://app.example")
+                .header("content-type", "application/json")
+                .body(r#"{"query":"{ users { id } }"}"#),
+        )
+        .await;
+    assert_eq!(actual.body["data"]["users"][0]["id"], "1");
+    assert_eq!(
+        actual.headers["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert_eq!(
+        actual.headers["access-control-expose-headers"],
+        "x-request-id"
+    );
+}
+
+#[tokio::test]
+async fn an_unusable_cors_setting_stops_the_router_with_its_key() {
+    let text = "supergraph:\n  path: schemas/supergraph.graphql\nhttp:\n  cors:\n    allow_any_origin: true\n    allow_credentials: true\n";
+    let parsed = tollgate::config::parse(text, &|_| None).unwrap();
+    let loaded = tollgate::config::LoadedConfig {
+        config: parsed,
+        base_dir: tollgate_e2e::workspace_root(),
+        path: tollgate_e2e::workspace_root().join("router.yaml"),
+    };
+    let error = tollgate::server::build(&loaded).await.err().unwrap();
+    assert!(
+        error
+            .to_string()
+            .starts_with("http.cors.allow_credentials: cannot be combined"),
+        "{error}"
+    );
+}

@@ -55,6 +55,12 @@ pub struct HttpConfig {
     /// Query batching: a POST body that is a JSON array of requests.
     #[serde(default)]
     pub batching: BatchingConfig,
+    /// Cross-origin access for browsers; absent: no CORS headers at all.
+    #[serde(default)]
+    pub cors: Option<crate::cors::CorsConfig>,
+    /// CSRF prevention for simple (non-preflighted) requests; on by default.
+    #[serde(default)]
+    pub csrf: crate::csrf::CsrfConfig,
 }
 
 /// `http.batching:` JSON arrays of operations in one POST.
@@ -93,6 +99,8 @@ impl Default for HttpConfig {
             request_timeout: default_request_timeout(),
             max_concurrent_requests: default_max_concurrent_requests(),
             batching: BatchingConfig::default(),
+            cors: None,
+            csrf: crate::csrf::CsrfConfig::default(),
         }
     }
 }

@@ -74,6 +74,9 @@ pub enum ClientError {
         /// Client-safe message.
         message: String,
     },
+    /// A simple (non-preflighted) request without a CSRF-prevention header.
+    #[error("this request has been blocked as a potential cross-site request forgery: send it with a `Content-Type` other than text/plain, application/x-www-form-urlencoded or multipart/form-data (such as application/json), or with one of the headers {0}")]
+    CsrfPrevention(String),
     /// A batch (JSON array) sent while `http.batching.enabled` is off.
     #[error("batched requests (a JSON array) are not enabled; send one request object")]
     BatchingDisabled,
@@ -113,6 +116,7 @@ impl ClientError {
             Self::LimitExceeded { code, .. } => code,
             Self::PlanningFailed(_) => "QUERY_PLANNING_FAILED",
             Self::Rejected { code, .. } => code,
+            Self::CsrfPrevention(_) => "CSRF_PREVENTION",
             Self::BatchingDisabled => "BATCHING_NOT_ENABLED",
             Self::BatchTooLarge { .. } => "BATCH_LIMIT_EXCEEDED",
             Self::GatewayTimeout(_) => "GATEWAY_TIMEOUT",
@@ -131,9 +135,10 @@ impl ClientError {
             StatusCode::OK
         };
         match self {
-            Self::InvalidRequest(_) | Self::BatchingDisabled | Self::BatchTooLarge { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::InvalidRequest(_)
+            | Self::CsrfPrevention(_)
+            | Self::BatchingDisabled
+            | Self::BatchTooLarge { .. } => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
@@ -211,6 +216,7 @@ pub const ERROR_CODES: &[&str] = &[
     "MAX_ROOT_FIELDS_EXCEEDED",
     "GATEWAY_TIMEOUT",
     "SERVICE_OVERLOADED",
+    "CSRF_PREVENTION",
     "BATCHING_NOT_ENABLED",
     "BATCH_LIMIT_EXCEEDED",
 ];

@@ -48,11 +48,37 @@ struct AppState {
     max_body_bytes: usize,
     request_timeout: std::time::Duration,
     batching: BatchingConfig,
+    csrf: crate::csrf::CsrfGuard,
+    /// The CSRF headers as the client-facing message lists them.
+    csrf_headers: Arc<str>,
 }
 
-/// Builds the client-facing axum app.
-pub fn router(runtime: Arc<RuntimeHandle>, config: &HttpConfig) -> axum::Router {
+/// Why the HTTP app could not be built; each message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpSetupError {
+    /// `http.cors` is unusable.
+    #[error(transparent)]
+    Cors(#[from] crate::cors::CorsError),
+    /// `http.csrf` is unusable.
+    #[error(transparent)]
+    Csrf(#[from] crate::csrf::CsrfError),
+}
+
+/// Builds the client-facing axum app (checking `http.cors` and `http.csrf`).
+pub fn router(
+    runtime: Arc<RuntimeHandle>,
+    config: &HttpConfig,
+) -> Result<axum::Router, HttpSetupError> {
+    let csrf_headers = config
+        .csrf
+        .required_headers
+        .iter()
+        .map(|h| format!("`{h}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let state = AppState {
+        csrf: crate::csrf::CsrfGuard::new(&config.csrf)?,
+        csrf_headers: Arc::from(csrf_headers),
         runtime,
         max_body_bytes: config.max_body_bytes,
         request_timeout: config.request_timeout,
@@ -60,11 +86,15 @@ pub fn router(runtime: Arc<RuntimeHandle>, config: &HttpConfig) -> axum::Router 
     };
     let endpoint =
         crate::traffic::shed_load(get(graphql).post(graphql), config.max_concurrent_requests);
-    axum::Router::new()
+    let app = axum::Router::new()
         .route(&config.graphql_path, endpoint)
         .route(&config.health_path, get(health))
         .route(&config.ready_path, get(ready))
-        .with_state(state)
+        .with_state(state);
+    Ok(match &config.cors {
+        Some(cors) => app.layer(cors.layer()?),
+        None => app,
+    })
 }
 
 /// 200 `{"status":"ready"}` when the supergraph is loaded and every plugin
@@ -108,7 +138,7 @@ fn landing_page(uri: &Uri) -> Response {
 <body><h1>Tollgate</h1>
 <p>This is a GraphQL endpoint. Send queries with <code>POST</code> (JSON body with
 <code>query</code>, <code>operationName</code>, <code>variables</code>) or with <code>GET</code>
-and a <code>query</code> parameter.</p>
+and a <code>query</code> parameter (GET needs the header <code>apollo-require-preflight: true</code>).</p>
 <pre>curl -s {path} -H 'content-type: application/json'   -H 'authorization: Bearer $TOKEN'   -d '{{"query":"{{ __typename }}"}}'</pre>
 <p>Replace <code>{path}</code> with this page's full URL.</p>
 </body></html>
@@ -225,12 +255,15 @@ async fn read_request(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<RequestBody, ClientError> {
+    if method != Method::GET && !is_json_content_type(headers) {
+        return Err(ClientError::UnsupportedMediaType);
+    }
+    if !state.csrf.allows(headers) {
+        return Err(ClientError::CsrfPrevention(state.csrf_headers.to_string()));
+    }
     if method == Method::GET {
         return GraphqlRequest::from_query_string(uri.query().unwrap_or(""))
             .map(RequestBody::Single);
-    }
-    if !is_json_content_type(headers) {
-        return Err(ClientError::UnsupportedMediaType);
     }
     let limit = state.max_body_bytes;
     let declared = headers

@@ -12,6 +12,8 @@ pub mod authorization;
 mod batch;
 pub mod config;
 pub mod context;
+pub mod cors;
+pub mod csrf;
 pub mod error;
 pub mod executor;
 pub mod headers;

@@ -54,6 +54,9 @@ pub enum StartError {
     /// The token issuer could not be set up.
     #[error(transparent)]
     Issuer(#[from] IssuerError),
+    /// `http.cors` or `http.csrf` is invalid.
+    #[error(transparent)]
+    Http(#[from] tollgate_core::http::HttpSetupError),
     /// A header rule is invalid.
     #[error(transparent)]
     Headers(#[from] tollgate_core::headers::HeaderRuleError),
@@ -177,7 +180,7 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
         config.jwt.as_ref().and_then(|j| j.scopes_claim.clone()),
     );
     let runtime = Arc::new(RuntimeHandle::new(runtime));
-    let mut app = tollgate_core::http::router(runtime.clone(), &config.http);
+    let mut app = tollgate_core::http::router(runtime.clone(), &config.http)?;
     if let Some(issuer) = &issuer {
         app = app.merge(issuer_routes(issuer));
     }

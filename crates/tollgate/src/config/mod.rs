@@ -182,6 +182,9 @@ fn check(config: &Config) -> Vec<String> {
     if http.max_concurrent_requests == 0 {
         errors.push("http.max_concurrent_requests: must be greater than 0".to_owned());
     }
+    if http.batching.enabled && http.batching.max_size == 0 {
+        errors.push("http.batching.max_size: must be greater than 0".to_owned());
+    }
     if http.request_timeout.is_zero() {
         errors.push("http.request_timeout: must be greater than 0".to_owned());
     }
