@@ -251,3 +251,40 @@ async fn an_unusable_cors_setting_stops_the_router_with_its_key() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn introspection_can_be_disabled() {
+    let env = TestEnv::start("").await;
+    let yaml = format!(
+        "supergraph:\n  path: schemas/supergraph.graphql\n  introspection: false\nsubgraphs:\n  accounts:\n    url: {}\n",
+        env.demo.url("accounts")
+    );
+    let demo = tollgate_demo::spawn("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let closed = TestEnv::start_yaml(demo, &yaml).await;
+    for query in [
+        "{ __schema { queryType { name } } }",
+        "{ users { id } ...T } fragment T on Query { __type(name: \"User\") { name } }",
+    ] {
+        let response = closed
+            .post_with(
+                json!({ "query": query }),
+                &[("accept", "application/graphql-response+json")],
+            )
+            .await;
+        assert_eq!(response.status, 400, "{query}");
+        assert_eq!(response.code(), Some("INTROSPECTION_DISABLED"), "{query}");
+        assert!(response.body.get("data").is_none());
+    }
+    let response = closed
+        .post(json!({"query": "{ __typename users { id } }"}))
+        .await;
+    assert_eq!(response.body["data"]["__typename"], "Query");
+    assert_eq!(response.body["data"]["users"][0]["id"], "1");
+    // On by default.
+    let open = env
+        .post(json!({"query": "{ __schema { queryType { name } } }"}))
+        .await;
+    assert_eq!(open.body["data"]["__schema"]["queryType"]["name"], "Query");
+}

@@ -20,6 +20,10 @@ pub struct SupergraphConfig {
     /// form `percent(N)` are rolled per request instead.
     #[serde(default)]
     pub override_labels: Vec<String>,
+    /// Answer introspection (`__schema`, `__type`); when off such operations
+    /// get `INTROSPECTION_DISABLED` (`__typename` still works).
+    #[serde(default = "default_true")]
+    pub introspection: bool,
 }
 
 /// `http:` the client-facing HTTP server.

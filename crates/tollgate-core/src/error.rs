@@ -61,6 +61,9 @@ pub enum ClientError {
         /// Client-safe message naming the limit.
         message: String,
     },
+    /// An introspection operation while `supergraph.introspection` is off.
+    #[error("introspection is disabled on this router")]
+    IntrospectionDisabled,
     /// The router cannot plan this operation.
     #[error("{0}")]
     PlanningFailed(String),
@@ -114,6 +117,7 @@ impl ClientError {
             Self::BadUserInput(_) => "BAD_USER_INPUT",
             Self::Unauthenticated { .. } => "UNAUTHENTICATED",
             Self::LimitExceeded { code, .. } => code,
+            Self::IntrospectionDisabled => "INTROSPECTION_DISABLED",
             Self::PlanningFailed(_) => "QUERY_PLANNING_FAILED",
             Self::Rejected { code, .. } => code,
             Self::CsrfPrevention(_) => "CSRF_PREVENTION",
@@ -147,7 +151,8 @@ impl ClientError {
             | Self::ValidationFailed(_)
             | Self::UnknownOperationName(_)
             | Self::BadUserInput(_)
-            | Self::LimitExceeded { .. } => request_error,
+            | Self::LimitExceeded { .. }
+            | Self::IntrospectionDisabled => request_error,
             Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             Self::PlanningFailed(_) | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Rejected { status, .. } => *status,
@@ -217,6 +222,7 @@ pub const ERROR_CODES: &[&str] = &[
     "GATEWAY_TIMEOUT",
     "SERVICE_OVERLOADED",
     "CSRF_PREVENTION",
+    "INTROSPECTION_DISABLED",
     "BATCHING_NOT_ENABLED",
     "BATCH_LIMIT_EXCEEDED",
 ];

@@ -148,6 +148,9 @@ pub async fn run(
     }
 
     let prepared = prepare(runtime, &request.query, request.operation_name.as_deref())?;
+    if prepared.plan.has_introspection && !runtime.introspection {
+        return Err(ClientError::IntrospectionDisabled);
+    }
 
     if parts.method == Method::GET && !prepared.operation.operation_type.is_query() {
         return Err(ClientError::MethodNotAllowed(format!(

@@ -69,6 +69,8 @@ pub struct Runtime {
     pub(crate) headers: crate::headers::HeaderPlan,
     pub(crate) authorization: crate::authorization::AuthorizationConfig,
     pub(crate) scopes_claim: Option<String>,
+    /// Whether introspection operations are answered.
+    pub(crate) introspection: bool,
 }
 
 /// How one progressive-override label is decided per request.
@@ -142,7 +144,14 @@ impl Runtime {
             headers: crate::headers::HeaderPlan::default(),
             authorization: crate::authorization::AuthorizationConfig::default(),
             scopes_claim: None,
+            introspection: true,
         })
+    }
+
+    /// Answers introspection or refuses it with `INTROSPECTION_DISABLED`.
+    pub fn with_introspection(mut self, enabled: bool) -> Self {
+        self.introspection = enabled;
+        self
     }
 
     /// Sets how the supergraph's authorization directives are enforced and

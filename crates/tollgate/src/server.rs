@@ -174,6 +174,7 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
         plugins,
     )?
     .with_override_labels(&config.supergraph.override_labels)
+    .with_introspection(config.supergraph.introspection)
     .with_header_rules(&config.headers)?
     .with_authorization(
         config.authorization.clone(),
