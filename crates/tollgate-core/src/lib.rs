@@ -27,6 +27,7 @@ pub mod request;
 pub mod response;
 pub mod runtime;
 pub mod subgraph;
+pub mod subgraph_errors;
 pub mod supergraph;
 mod traffic;
 

@@ -175,6 +175,7 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
     )?
     .with_override_labels(&config.supergraph.override_labels)
     .with_introspection(config.supergraph.introspection)
+    .with_subgraph_errors(&config.include_subgraph_errors)?
     .with_header_rules(&config.headers)?
     .with_authorization(
         config.authorization.clone(),

@@ -113,7 +113,12 @@ pub(super) async fn send(
         Ok(body) if body.data.is_some() || body.errors.is_some() => {
             let mut errors = Vec::new();
             for error in body.errors.unwrap_or_default() {
-                errors.push(subgraph_error(error, &subgraph));
+                let error = subgraph_error(error, &subgraph);
+                errors.push(if route.include_errors {
+                    error
+                } else {
+                    crate::subgraph_errors::redact(error, &subgraph)
+                });
             }
             if !response.status.is_success() {
                 errors.push(

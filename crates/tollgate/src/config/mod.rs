@@ -50,6 +50,9 @@ pub struct Config {
     /// Rhai scripts; absent: no scripting.
     #[serde(default)]
     pub rhai: Option<tollgate_rhai::RhaiConfig>,
+    /// Whether subgraphs' own errors reach clients (default: redacted).
+    #[serde(default)]
+    pub include_subgraph_errors: tollgate_core::subgraph_errors::SubgraphErrorsConfig,
     /// Development switches (query plan exposure).
     #[serde(default)]
     pub debug: DebugConfig,
