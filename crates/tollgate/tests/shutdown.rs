@@ -123,7 +123,7 @@ async fn sigterm_drains_in_flight_requests_refuses_new_ones_and_exits_0() {
             .unwrap(),
     );
     let child = &mut router.0;
-    let health = format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let health = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".to_owned();
     wait_until("the router answers /health", async || {
         send(port, health.clone())
             .await
