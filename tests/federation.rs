@@ -233,11 +233,15 @@ async fn scripted_env() -> TestEnv {
 }
 
 async fn scripted_env_with(sdl: &str, handler: fn(&str, &Value) -> Value) -> TestEnv {
+    scripted_env_extra(sdl, handler, "include_subgraph_errors:\n  all: true\n").await
+}
+
+async fn scripted_env_extra(sdl: &str, handler: fn(&str, &Value) -> Value, extra: &str) -> TestEnv {
     let addr = scripted_subgraphs(handler).await;
     let sdl = sdl.replace("# JOIN_PRELUDE\n", tollgate_core::supergraph::JOIN_PRELUDE);
     let path = temp_file("supergraph.graphql", &sdl);
     let yaml = format!(
-        "supergraph:\n  path: {}\nsubgraphs:\n  a:\n    url: http://{addr}/a\n  b:\n    url: http://{addr}/b\n",
+        "supergraph:\n  path: {}\nsubgraphs:\n  a:\n    url: http://{addr}/a\n  b:\n    url: http://{addr}/b\n{extra}",
         path.display()
     );
     let demo = tollgate_demo::spawn("127.0.0.1:0".parse().unwrap())
@@ -261,6 +265,36 @@ async fn entity_errors_are_repathed_and_nulls_bubble() {
     assert_eq!(errors[0]["path"], json!(["things", 1, "detail"]));
     assert_eq!(errors[0]["extensions"]["code"], "BOOM");
     assert_eq!(errors[0]["extensions"]["serviceName"], "b");
+}
+
+#[tokio::test]
+async fn subgraph_errors_are_redacted_unless_included() {
+    let env = scripted_env_extra(SCRIPTED, scripted, "").await;
+    let response = env
+        .post(json!({"query": "{ things { name detail } }"}))
+        .await;
+    assert_eq!(response.body["data"], json!({"things": null}));
+    assert_eq!(
+        response.body["errors"],
+        json!([{
+            "message": "Subgraph errors redacted",
+            "path": ["things", 1, "detail"],
+            "extensions": {"code": "SUBGRAPH_ERROR_REDACTED", "serviceName": "b"}
+        }])
+    );
+    assert!(!response.text.contains("exploded") && !response.text.contains("BOOM"));
+
+    // Per subgraph: `b` included while `all` stays off.
+    let env = scripted_env_extra(
+        SCRIPTED,
+        scripted,
+        "include_subgraph_errors:\n  subgraphs:\n    b: true\n",
+    )
+    .await;
+    let response = env
+        .post(json!({"query": "{ things { name detail } }"}))
+        .await;
+    assert_eq!(response.body["errors"][0]["message"], "detail exploded");
 }
 
 #[tokio::test]

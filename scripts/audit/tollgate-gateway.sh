@@ -27,6 +27,10 @@ supergraph:
 http:
   listen: 127.0.0.1:$GATEWAY_PORT
   graphql_path: /graphql
+# The saved raw responses are easier to read with the subgraphs' own errors
+# (the audit compares only data, and the presence of errors).
+include_subgraph_errors:
+  all: true
 YAML
 
 "$TOLLGATE_BIN_ABS" --config "$dir/tollgate.yaml" --log-format text &

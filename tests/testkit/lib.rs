@@ -3,6 +3,8 @@
 //! and parsed by the real config loader), and sends real HTTP requests.
 //! Everything stops when the [`TestEnv`] is dropped.
 
+pub mod fake;
+
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -78,6 +80,42 @@ impl TestEnv {
                 "  {name}:\n    url: {}\n    timeout: 5s\n",
                 demo.url(name)
             ));
+        }
+        yaml.push_str(extra_yaml);
+        Self::start_yaml(demo, &yaml).await
+    }
+
+    /// Like [`TestEnv::start`], but the subgraph `name` is served at `url`
+    /// (a fake) with `settings` (YAML lines of its `subgraphs.<name>`
+    /// entry, e.g. `timeout: 500ms`; a 5 s timeout when empty).
+    pub async fn start_with_subgraph(
+        name: &str,
+        url: &str,
+        settings: &[&str],
+        extra_yaml: &str,
+    ) -> TestEnv {
+        let demo = tollgate_demo::spawn("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("demo subgraphs start");
+        let mut yaml =
+            String::from("supergraph:\n  path: schemas/supergraph.graphql\nsubgraphs:\n");
+        for subgraph in tollgate_demo::SUBGRAPHS {
+            if subgraph == name {
+                yaml.push_str(&format!("  {name}:\n    url: {url}\n"));
+                let settings = if settings.is_empty() {
+                    &["timeout: 5s"][..]
+                } else {
+                    settings
+                };
+                for line in settings {
+                    yaml.push_str(&format!("    {line}\n"));
+                }
+            } else {
+                yaml.push_str(&format!(
+                    "  {subgraph}:\n    url: {}\n    timeout: 5s\n",
+                    demo.url(subgraph)
+                ));
+            }
         }
         yaml.push_str(extra_yaml);
         Self::start_yaml(demo, &yaml).await

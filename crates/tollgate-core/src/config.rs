@@ -20,6 +20,10 @@ pub struct SupergraphConfig {
     /// form `percent(N)` are rolled per request instead.
     #[serde(default)]
     pub override_labels: Vec<String>,
+    /// Answer introspection (`__schema`, `__type`); when off such operations
+    /// get `INTROSPECTION_DISABLED` (`__typename` still works).
+    #[serde(default = "default_true")]
+    pub introspection: bool,
     /// Reload the supergraph when the file's content changes (checked every
     /// `watch_interval`; an invalid new file is refused and the running
     /// supergraph keeps serving).
@@ -55,6 +59,50 @@ pub struct HttpConfig {
     /// Largest accepted request body in bytes; larger bodies get 413.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Time limit for a whole GraphQL request (reading the body, every
+    /// subgraph fetch, the response), e.g. "60s"; on expiry the client gets
+    /// 504 `GATEWAY_TIMEOUT`.
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub request_timeout: Duration,
+    /// Most GraphQL requests served at the same time; further requests are
+    /// refused at once with 503 `SERVICE_OVERLOADED` and `Retry-After`.
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+    /// Query batching: a POST body that is a JSON array of requests.
+    #[serde(default)]
+    pub batching: BatchingConfig,
+    /// Cross-origin access for browsers; absent: no CORS headers at all.
+    #[serde(default)]
+    pub cors: Option<crate::cors::CorsConfig>,
+    /// CSRF prevention for simple (non-preflighted) requests; on by default.
+    #[serde(default)]
+    pub csrf: crate::csrf::CsrfConfig,
+}
+
+/// `http.batching:` JSON arrays of operations in one POST.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchingConfig {
+    /// Accept batches; when off, an array body gets `BATCHING_NOT_ENABLED`.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Most operations in one batch; larger batches get `BATCH_LIMIT_EXCEEDED`.
+    #[serde(default = "default_batch_max_size")]
+    pub max_size: usize,
+}
+
+impl Default for BatchingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            max_size: default_batch_max_size(),
+        }
+    }
+}
+
+fn default_batch_max_size() -> usize {
+    16
 }
 
 impl Default for HttpConfig {
@@ -65,6 +113,11 @@ impl Default for HttpConfig {
             health_path: default_health_path(),
             ready_path: default_ready_path(),
             max_body_bytes: default_max_body_bytes(),
+            request_timeout: default_request_timeout(),
+            max_concurrent_requests: default_max_concurrent_requests(),
+            batching: BatchingConfig::default(),
+            cors: None,
+            csrf: crate::csrf::CsrfConfig::default(),
         }
     }
 }
@@ -85,6 +138,12 @@ fn default_health_path() -> String {
 fn default_max_body_bytes() -> usize {
     2 * 1024 * 1024
 }
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_concurrent_requests() -> usize {
+    1024
+}
 
 /// `subgraphs.<name>:` per-subgraph overrides.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -104,6 +163,10 @@ pub struct SubgraphConfig {
     /// How the router authenticates itself to this subgraph.
     #[serde(default)]
     pub auth: Option<SubgraphAuthConfig>,
+    /// Largest accepted response body from this subgraph, in bytes; a larger
+    /// answer fails the fetch with `SUBREQUEST_HTTP_ERROR`.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
 }
 
 impl Default for SubgraphConfig {
@@ -113,6 +176,7 @@ impl Default for SubgraphConfig {
             timeout: default_subgraph_timeout(),
             deduplicate_requests: true,
             auth: None,
+            max_response_bytes: default_max_response_bytes(),
         }
     }
 }
@@ -142,6 +206,10 @@ pub struct MintConfig {
 
 fn default_true() -> bool {
     true
+}
+
+fn default_max_response_bytes() -> usize {
+    64 * 1024 * 1024
 }
 
 fn default_subgraph_timeout() -> Duration {
@@ -181,6 +249,18 @@ pub struct LimitsConfig {
     /// Number of parsed and planned operations kept in the plan cache.
     #[serde(default = "default_plan_cache_size")]
     pub plan_cache_size: usize,
+    /// Deepest selection nesting of an operation, fragments expanded (a root
+    /// field is depth 1); deeper operations get `MAX_DEPTH_EXCEEDED`.
+    #[serde(default = "default_max_depth")]
+    pub max_depth: usize,
+    /// Most aliased fields in an operation, counted with fragments expanded;
+    /// more get `MAX_ALIASES_EXCEEDED`.
+    #[serde(default = "default_max_aliases")]
+    pub max_aliases: usize,
+    /// Most root fields in an operation (aliases and fragments included);
+    /// more get `MAX_ROOT_FIELDS_EXCEEDED`.
+    #[serde(default = "default_max_root_fields")]
+    pub max_root_fields: usize,
 }
 
 impl Default for LimitsConfig {
@@ -190,6 +270,9 @@ impl Default for LimitsConfig {
             max_parser_depth: default_max_parser_depth(),
             max_tokens: default_max_tokens(),
             plan_cache_size: default_plan_cache_size(),
+            max_depth: default_max_depth(),
+            max_aliases: default_max_aliases(),
+            max_root_fields: default_max_root_fields(),
         }
     }
 }
@@ -205,6 +288,15 @@ fn default_max_tokens() -> usize {
 }
 fn default_plan_cache_size() -> usize {
     1024
+}
+fn default_max_depth() -> usize {
+    32
+}
+fn default_max_aliases() -> usize {
+    128
+}
+fn default_max_root_fields() -> usize {
+    64
 }
 
 /// `debug:` switches for development; all off by default.

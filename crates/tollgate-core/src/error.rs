@@ -53,6 +53,17 @@ pub enum ClientError {
         /// Value of the `WWW-Authenticate` response header.
         www_authenticate: &'static str,
     },
+    /// The operation exceeds one of the `limits:` (depth, aliases, root fields).
+    #[error("{message}")]
+    LimitExceeded {
+        /// `MAX_DEPTH_EXCEEDED`, `MAX_ALIASES_EXCEEDED` or `MAX_ROOT_FIELDS_EXCEEDED`.
+        code: &'static str,
+        /// Client-safe message naming the limit.
+        message: String,
+    },
+    /// An introspection operation while `supergraph.introspection` is off.
+    #[error("introspection is disabled on this router")]
+    IntrospectionDisabled,
     /// The router cannot plan this operation.
     #[error("{0}")]
     PlanningFailed(String),
@@ -69,6 +80,26 @@ pub enum ClientError {
     /// A persisted query could not be used (unknown id, hash mismatch, safelist).
     #[error("{0}")]
     PersistedQuery(crate::persisted::PersistedQueryError),
+    /// A simple (non-preflighted) request without a CSRF-prevention header.
+    #[error("this request has been blocked as a potential cross-site request forgery: send it with a `Content-Type` other than text/plain, application/x-www-form-urlencoded or multipart/form-data (such as application/json), or with one of the headers {0}")]
+    CsrfPrevention(String),
+    /// A batch (JSON array) sent while `http.batching.enabled` is off.
+    #[error("batched requests (a JSON array) are not enabled; send one request object")]
+    BatchingDisabled,
+    /// A batch with more operations than `http.batching.max_size`.
+    #[error("the batch has {size} operations, over the limit of {limit}")]
+    BatchTooLarge {
+        /// Operations in the batch.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The request did not finish within `http.request_timeout`.
+    #[error("the request did not complete within {}", humantime_serde::re::humantime::format_duration(*.0))]
+    GatewayTimeout(std::time::Duration),
+    /// `http.max_concurrent_requests` requests are already being served.
+    #[error("the router is serving as many requests as it allows; retry later")]
+    Overloaded,
     /// An internal failure; the detail has been logged, the client sees a generic message.
     #[error("Internal server error")]
     Internal,
@@ -88,9 +119,16 @@ impl ClientError {
             Self::UnknownOperationName(_) => "GRAPHQL_UNKNOWN_OPERATION_NAME",
             Self::BadUserInput(_) => "BAD_USER_INPUT",
             Self::Unauthenticated { .. } => "UNAUTHENTICATED",
+            Self::LimitExceeded { code, .. } => code,
+            Self::IntrospectionDisabled => "INTROSPECTION_DISABLED",
             Self::PlanningFailed(_) => "QUERY_PLANNING_FAILED",
             Self::Rejected { code, .. } => code,
             Self::PersistedQuery(error) => error.code(),
+            Self::CsrfPrevention(_) => "CSRF_PREVENTION",
+            Self::BatchingDisabled => "BATCHING_NOT_ENABLED",
+            Self::BatchTooLarge { .. } => "BATCH_LIMIT_EXCEEDED",
+            Self::GatewayTimeout(_) => "GATEWAY_TIMEOUT",
+            Self::Overloaded => "SERVICE_OVERLOADED",
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -105,7 +143,10 @@ impl ClientError {
             StatusCode::OK
         };
         match self {
-            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest(_)
+            | Self::CsrfPrevention(_)
+            | Self::BatchingDisabled
+            | Self::BatchTooLarge { .. } => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
@@ -113,7 +154,9 @@ impl ClientError {
             Self::ParseFailed(_)
             | Self::ValidationFailed(_)
             | Self::UnknownOperationName(_)
-            | Self::BadUserInput(_) => request_error,
+            | Self::BadUserInput(_)
+            | Self::LimitExceeded { .. }
+            | Self::IntrospectionDisabled => request_error,
             Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             Self::PlanningFailed(_) | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Rejected { status, .. } => *status,
@@ -121,6 +164,8 @@ impl ClientError {
                 StatusCode::BAD_REQUEST
             }
             Self::PersistedQuery(_) => request_error,
+            Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -136,6 +181,7 @@ impl ClientError {
             Self::MethodNotAllowed(_) => {
                 vec![(http::header::ALLOW, HeaderValue::from_static("POST"))]
             }
+            Self::Overloaded => vec![(http::header::RETRY_AFTER, HeaderValue::from_static("1"))],
             _ => Vec::new(),
         }
     }
@@ -183,6 +229,16 @@ pub const ERROR_CODES: &[&str] = &[
     "PERSISTED_QUERY_HASH_MISMATCH",
     "PERSISTED_QUERY_ID_REQUIRED",
     "QUERY_NOT_IN_SAFELIST",
+    "MAX_DEPTH_EXCEEDED",
+    "MAX_ALIASES_EXCEEDED",
+    "MAX_ROOT_FIELDS_EXCEEDED",
+    "GATEWAY_TIMEOUT",
+    "SERVICE_OVERLOADED",
+    "CSRF_PREVENTION",
+    "INTROSPECTION_DISABLED",
+    "SUBGRAPH_ERROR_REDACTED",
+    "BATCHING_NOT_ENABLED",
+    "BATCH_LIMIT_EXCEEDED",
 ];
 
 /// A failure inside the router. Logged with its detail, never shown to clients.

@@ -13,11 +13,11 @@ use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::BodyExt;
 
-use crate::config::HttpConfig;
+use crate::config::{BatchingConfig, HttpConfig};
 use crate::error::ClientError;
 use crate::observe;
 use crate::pipeline::{self, RequestParts};
-use crate::request::GraphqlRequest;
+use crate::request::{GraphqlRequest, RequestBody};
 use crate::response::GraphqlResponse;
 use crate::runtime::RuntimeHandle;
 
@@ -46,19 +46,55 @@ impl MediaType {
 struct AppState {
     runtime: Arc<RuntimeHandle>,
     max_body_bytes: usize,
+    request_timeout: std::time::Duration,
+    batching: BatchingConfig,
+    csrf: crate::csrf::CsrfGuard,
+    /// The CSRF headers as the client-facing message lists them.
+    csrf_headers: Arc<str>,
 }
 
-/// Builds the client-facing axum app.
-pub fn router(runtime: Arc<RuntimeHandle>, config: &HttpConfig) -> axum::Router {
+/// Why the HTTP app could not be built; each message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpSetupError {
+    /// `http.cors` is unusable.
+    #[error(transparent)]
+    Cors(#[from] crate::cors::CorsError),
+    /// `http.csrf` is unusable.
+    #[error(transparent)]
+    Csrf(#[from] crate::csrf::CsrfError),
+}
+
+/// Builds the client-facing axum app (checking `http.cors` and `http.csrf`).
+pub fn router(
+    runtime: Arc<RuntimeHandle>,
+    config: &HttpConfig,
+) -> Result<axum::Router, HttpSetupError> {
+    let csrf_headers = config
+        .csrf
+        .required_headers
+        .iter()
+        .map(|h| format!("`{h}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let state = AppState {
+        csrf: crate::csrf::CsrfGuard::new(&config.csrf)?,
+        csrf_headers: Arc::from(csrf_headers),
         runtime,
         max_body_bytes: config.max_body_bytes,
+        request_timeout: config.request_timeout,
+        batching: config.batching.clone(),
     };
-    axum::Router::new()
-        .route(&config.graphql_path, get(graphql).post(graphql))
+    let endpoint =
+        crate::traffic::shed_load(get(graphql).post(graphql), config.max_concurrent_requests);
+    let app = axum::Router::new()
+        .route(&config.graphql_path, endpoint)
         .route(&config.health_path, get(health))
         .route(&config.ready_path, get(ready))
-        .with_state(state)
+        .with_state(state);
+    Ok(match &config.cors {
+        Some(cors) => app.layer(cors.layer()?),
+        None => app,
+    })
 }
 
 /// 200 `{"status":"ready"}` when the supergraph is loaded and every plugin
@@ -102,7 +138,7 @@ fn landing_page(uri: &Uri) -> Response {
 <body><h1>Tollgate</h1>
 <p>This is a GraphQL endpoint. Send queries with <code>POST</code> (JSON body with
 <code>query</code>, <code>operationName</code>, <code>variables</code>) or with <code>GET</code>
-and a <code>query</code> parameter.</p>
+and a <code>query</code> parameter (GET needs the header <code>apollo-require-preflight: true</code>).</p>
 <pre>curl -s {path} -H 'content-type: application/json'   -H 'authorization: Bearer $TOKEN'   -d '{{"query":"{{ __typename }}"}}'</pre>
 <p>Replace <code>{path}</code> with this page's full URL.</p>
 </body></html>
@@ -159,8 +195,38 @@ async fn graphql_inner(
         Some(media) => media,
         None => return error_response(&ClientError::NotAcceptable, MediaType::Json),
     };
+    let timeout = state.request_timeout;
+    let work = respond(state, method, uri, headers, body, media);
+    match tokio::time::timeout(timeout, work).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(timeout = ?timeout, "the request did not complete within http.request_timeout");
+            error_response(&ClientError::GatewayTimeout(timeout), media)
+        }
+    }
+}
+
+/// Reads the request, runs it through the pipeline and writes the response.
+async fn respond(
+    state: AppState,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+    media: MediaType,
+) -> Response {
     let request = match read_request(&state, &method, &uri, &headers, body).await {
-        Ok(request) => request,
+        Ok(RequestBody::Single(request)) => request,
+        Ok(RequestBody::Batch(items)) => {
+            let runtime = state.runtime.load();
+            let parts = RequestParts {
+                method: &method,
+                uri: &uri,
+                headers: &headers,
+            };
+            let (responses, headers) = crate::batch::run(&runtime, &parts, items).await;
+            return batch_response(media, &responses, headers);
+        }
         Err(error) => return error_response(&error, media),
     };
     let runtime = state.runtime.load();
@@ -188,12 +254,16 @@ async fn read_request(
     uri: &Uri,
     headers: &HeaderMap,
     body: Body,
-) -> Result<GraphqlRequest, ClientError> {
-    if method == Method::GET {
-        return GraphqlRequest::from_query_string(uri.query().unwrap_or(""));
-    }
-    if !is_json_content_type(headers) {
+) -> Result<RequestBody, ClientError> {
+    if method != Method::GET && !is_json_content_type(headers) {
         return Err(ClientError::UnsupportedMediaType);
+    }
+    if !state.csrf.allows(headers) {
+        return Err(ClientError::CsrfPrevention(state.csrf_headers.to_string()));
+    }
+    if method == Method::GET {
+        return GraphqlRequest::from_query_string(uri.query().unwrap_or(""))
+            .map(RequestBody::Single);
     }
     let limit = state.max_body_bytes;
     let declared = headers
@@ -214,7 +284,7 @@ async fn read_request(
             ))
         }
     };
-    GraphqlRequest::from_json_body(&bytes)
+    RequestBody::from_json_body(&bytes, &state.batching)
 }
 
 fn is_json_content_type(headers: &HeaderMap) -> bool {
@@ -277,7 +347,8 @@ pub fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     }
 }
 
-fn error_response(error: &ClientError, media: MediaType) -> Response {
+/// The HTTP response for a request-ending error, in the negotiated media type.
+pub(crate) fn error_response(error: &ClientError, media: MediaType) -> Response {
     let status = error.status(media == MediaType::GraphqlResponseJson);
     graphql_response(status, media, &error.to_graphql_response(), error.headers())
 }
@@ -299,6 +370,25 @@ fn graphql_response(
     let mut response = json_response(status, media.header_value(), bytes);
     for (name, value) in headers {
         response.headers_mut().insert(name, value);
+    }
+    response
+}
+
+/// A batch's answers: a JSON array in the batch's order, status 200.
+fn batch_response(media: MediaType, responses: &[GraphqlResponse], headers: HeaderMap) -> Response {
+    for response in responses {
+        observe::graphql_errors(response);
+    }
+    let bytes = match serde_json::to_vec(responses) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            tracing::error!(%error, "serializing a batch response failed");
+            return error_response(&ClientError::Internal, media);
+        }
+    };
+    let mut response = json_response(StatusCode::OK, media.header_value(), bytes);
+    for (name, value) in &headers {
+        response.headers_mut().append(name, value.clone());
     }
     response
 }

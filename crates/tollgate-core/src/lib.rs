@@ -10,13 +10,17 @@
 //! - [`watch`]: noticing that a watched file (supergraph, JWKS) changed.
 
 pub mod authorization;
+mod batch;
 pub mod config;
 pub mod context;
+pub mod cors;
+pub mod csrf;
 pub mod error;
 pub mod executor;
 pub mod headers;
 pub mod http;
 pub mod observe;
+pub mod operation_limits;
 pub mod persisted;
 pub mod pipeline;
 pub mod planner;
@@ -25,7 +29,9 @@ pub mod request;
 pub mod response;
 pub mod runtime;
 pub mod subgraph;
+pub mod subgraph_errors;
 pub mod supergraph;
+mod traffic;
 pub mod watch;
 
 pub use context::RequestContext;

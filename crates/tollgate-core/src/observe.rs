@@ -182,6 +182,7 @@ fn status_label(status: u16) -> &'static str {
         500 => "500",
         502 => "502",
         503 => "503",
+        504 => "504",
         other => match other / 100 {
             1 => "1xx",
             2 => "2xx",

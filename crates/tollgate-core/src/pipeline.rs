@@ -174,6 +174,9 @@ pub async fn run(
     }
 
     let prepared = prepare(runtime, &request.query, request.operation_name.as_deref())?;
+    if prepared.plan.has_introspection && !runtime.introspection {
+        return Err(ClientError::IntrospectionDisabled);
+    }
 
     if parts.method == Method::GET && !prepared.operation.operation_type.is_query() {
         return Err(ClientError::MethodNotAllowed(format!(
@@ -304,6 +307,7 @@ pub fn prepare(
         .get(operation_name)
         .map_err(|e| ClientError::UnknownOperationName(e.message().to_string()))?
         .clone();
+    crate::operation_limits::check(&document, &operation, limits)?;
     let plan = cached_plan(runtime, &document, &operation, operation_name, &labels)?;
     let prepared = Arc::new(PreparedOperation {
         document,

@@ -1,10 +1,55 @@
-//! Reading a GraphQL request from an HTTP request: the JSON body of a POST or
-//! the query string of a GET, with precise client errors for every malformed
-//! shape.
+//! Reading a GraphQL request from an HTTP request: the JSON body of a POST
+//! (one request, or a batch when enabled) or the query string of a GET, with
+//! precise client errors for every malformed shape.
 
 use serde_json::{Map, Value};
 
+use crate::config::BatchingConfig;
 use crate::error::ClientError;
+
+/// What a POST body holds.
+#[derive(Debug)]
+pub enum RequestBody {
+    /// One request object.
+    Single(GraphqlRequest),
+    /// A batch: each item read on its own (a malformed item is answered with
+    /// its error in its place, the others run).
+    Batch(Vec<Result<GraphqlRequest, ClientError>>),
+}
+
+impl RequestBody {
+    /// Reads a POST body, accepting a JSON array of requests when batching is on.
+    pub fn from_json_body(body: &[u8], batching: &BatchingConfig) -> Result<Self, ClientError> {
+        match parse_json(body)? {
+            Value::Array(items) => {
+                if !batching.enabled {
+                    return Err(ClientError::BatchingDisabled);
+                }
+                if items.is_empty() {
+                    return Err(ClientError::InvalidRequest(
+                        "the batch is empty; send at least one request object".to_owned(),
+                    ));
+                }
+                if items.len() > batching.max_size {
+                    return Err(ClientError::BatchTooLarge {
+                        size: items.len(),
+                        limit: batching.max_size,
+                    });
+                }
+                Ok(Self::Batch(
+                    items.into_iter().map(GraphqlRequest::from_value).collect(),
+                ))
+            }
+            value => GraphqlRequest::from_value(value).map(Self::Single),
+        }
+    }
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, ClientError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ClientError::InvalidRequest(format!("the request body is not valid JSON: {e}"))
+    })
+}
 
 /// A GraphQL request as the client sent it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -22,9 +67,11 @@ pub struct GraphqlRequest {
 impl GraphqlRequest {
     /// Reads a POST body (`application/json`).
     pub fn from_json_body(body: &[u8]) -> Result<Self, ClientError> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
-            ClientError::InvalidRequest(format!("the request body is not valid JSON: {e}"))
-        })?;
+        Self::from_value(parse_json(body)?)
+    }
+
+    /// Reads one request object (a batch is refused).
+    pub fn from_value(value: Value) -> Result<Self, ClientError> {
         match value {
             Value::Object(object) => Self::from_object(object),
             Value::Array(_) => Err(ClientError::InvalidRequest(
@@ -159,6 +206,40 @@ mod tests {
             br#"{"query":"{a}","operationName":3}"#
         ))
         .contains("operationName"));
+    }
+
+    #[test]
+    fn batches_are_read_item_by_item_within_the_limit() {
+        let off = BatchingConfig::default();
+        let on = BatchingConfig {
+            enabled: true,
+            max_size: 2,
+        };
+        let batch = br#"[{"query":"{ a }"},{"query":1}]"#;
+        assert_eq!(
+            RequestBody::from_json_body(batch, &off).unwrap_err().code(),
+            "BATCHING_NOT_ENABLED"
+        );
+        match RequestBody::from_json_body(batch, &on).unwrap() {
+            RequestBody::Batch(items) => {
+                assert_eq!(items[0].as_ref().unwrap().query, "{ a }");
+                assert!(invalid(items[1].clone()).contains("string"));
+            }
+            other => panic!("expected a batch, got {other:?}"),
+        }
+        let three = br#"[{"query":"{ a }"},{"query":"{ a }"},{"query":"{ a }"}]"#;
+        assert_eq!(
+            RequestBody::from_json_body(three, &on).unwrap_err().code(),
+            "BATCH_LIMIT_EXCEEDED"
+        );
+        assert!(invalid(
+            RequestBody::from_json_body(b"[]", &on).map(|_| GraphqlRequest::default())
+        )
+        .contains("empty"));
+        assert!(matches!(
+            RequestBody::from_json_body(br#"{"query":"{ a }"}"#, &off).unwrap(),
+            RequestBody::Single(_)
+        ));
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub struct SubgraphRoute {
     pub timeout: Duration,
     /// Whether identical in-flight queries share one call.
     pub deduplicate: bool,
+    /// Largest accepted response body, in bytes.
+    pub max_response_bytes: usize,
+    /// Whether the subgraph's own errors reach clients unredacted.
+    pub include_errors: bool,
 }
 
 /// Why a runtime could not be built.
@@ -42,6 +46,14 @@ pub enum RuntimeError {
     /// `subgraphs.all` cannot set one URL for every subgraph.
     #[error("subgraphs.all.url: one URL for every subgraph is not allowed; set url per subgraph")]
     AllWithUrl,
+    /// `include_subgraph_errors.subgraphs.<name>` names no subgraph of the supergraph.
+    #[error("include_subgraph_errors.subgraphs.{name}: no subgraph named `{name}` in the supergraph (known: {known})")]
+    UnknownErrorsSubgraph {
+        /// The configured name.
+        name: String,
+        /// The supergraph's subgraph names.
+        known: String,
+    },
     /// A subgraph has no usable URL.
     #[error("subgraphs.{name}.url: `{url}` is not an absolute http(s) URL")]
     BadUrl {
@@ -68,6 +80,8 @@ pub struct Runtime {
     pub(crate) authorization: crate::authorization::AuthorizationConfig,
     pub(crate) scopes_claim: Option<String>,
     pub(crate) persisted: crate::persisted::PersistedQueries,
+    /// Whether introspection operations are answered.
+    pub(crate) introspection: bool,
 }
 
 /// How one progressive-override label is decided per request.
@@ -124,6 +138,8 @@ impl Runtime {
                 url: Arc::from(url),
                 timeout: config.timeout,
                 deduplicate: config.deduplicate_requests,
+                max_response_bytes: config.max_response_bytes,
+                include_errors: false,
             });
         }
         let plans = PlanCache::new(limits.plan_cache_size);
@@ -141,7 +157,40 @@ impl Runtime {
             authorization: crate::authorization::AuthorizationConfig::default(),
             scopes_claim: None,
             persisted: crate::persisted::PersistedQueries::default(),
+            introspection: true,
         })
+    }
+
+    /// Sets which subgraphs' errors reach clients unredacted
+    /// (`include_subgraph_errors`; all redacted by default).
+    pub fn with_subgraph_errors(
+        mut self,
+        config: &crate::subgraph_errors::SubgraphErrorsConfig,
+    ) -> Result<Self, RuntimeError> {
+        for name in config.subgraphs.keys() {
+            if self.supergraph.subgraph(name).is_none() {
+                let known: Vec<&str> = self
+                    .supergraph
+                    .subgraphs()
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect();
+                return Err(RuntimeError::UnknownErrorsSubgraph {
+                    name: name.clone(),
+                    known: known.join(", "),
+                });
+            }
+        }
+        for route in &mut self.routes {
+            route.include_errors = config.includes(&route.name);
+        }
+        Ok(self)
+    }
+
+    /// Answers introspection or refuses it with `INTROSPECTION_DISABLED`.
+    pub fn with_introspection(mut self, enabled: bool) -> Self {
+        self.introspection = enabled;
+        self
     }
 
     /// Sets how the supergraph's authorization directives are enforced and

@@ -36,6 +36,8 @@ pub struct SubgraphRequest {
     pub url: Arc<str>,
     /// How long to wait for the whole response.
     pub timeout: Duration,
+    /// Largest response body to accept, in bytes.
+    pub max_response_bytes: usize,
     /// Headers to send besides content negotiation.
     pub headers: HeaderMap,
     /// Whether an identical in-flight request may share this one's answer

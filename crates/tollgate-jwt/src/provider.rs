@@ -423,23 +423,30 @@ impl KeyStore {
             }
         }
         match result {
-            Ok(bytes) => match KeySet::parse(&bytes) {
-                Ok(set) => {
-                    metrics::counter!("tollgate_jwks_fetches_total", "provider" => index.to_string(), "result" => "success").increment(1);
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_secs_f64())
-                        .unwrap_or(0.0);
-                    metrics::gauge!("tollgate_jwks_last_success_timestamp_seconds", "provider" => index.to_string()).set(now);
-                    self.install(provider, set, Sha256::digest(&bytes).into());
-                    true
+            Ok(bytes) => {
+                match KeySet::parse(&bytes) {
+                    Ok(set) if set.keys.is_empty() => {
+                        metrics::counter!("tollgate_jwks_fetches_total", "provider" => index.to_string(), "result" => "failure").increment(1);
+                        tracing::warn!(provider = index, "JWKS fetch returned no usable signing key; keeping the last good key set");
+                        false
+                    }
+                    Ok(set) => {
+                        metrics::counter!("tollgate_jwks_fetches_total", "provider" => index.to_string(), "result" => "success").increment(1);
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_secs_f64())
+                            .unwrap_or(0.0);
+                        metrics::gauge!("tollgate_jwks_last_success_timestamp_seconds", "provider" => index.to_string()).set(now);
+                        self.install(provider, set, Sha256::digest(&bytes).into());
+                        true
+                    }
+                    Err(error) => {
+                        metrics::counter!("tollgate_jwks_fetches_total", "provider" => index.to_string(), "result" => "failure").increment(1);
+                        tracing::warn!(provider = index, %error, "JWKS fetch returned an unusable document; keeping the last good key set");
+                        false
+                    }
                 }
-                Err(error) => {
-                    metrics::counter!("tollgate_jwks_fetches_total", "provider" => index.to_string(), "result" => "failure").increment(1);
-                    tracing::warn!(provider = index, %error, "JWKS fetch returned an unusable document; keeping the last good key set");
-                    false
-                }
-            },
+            }
             Err(reason) => {
                 metrics::counter!("tollgate_jwks_fetches_total", "provider" => index.to_string(), "result" => "failure").increment(1);
                 tracing::warn!(provider = index, %reason, "JWKS fetch failed; keeping the last good key set");

@@ -694,14 +694,20 @@ async fn setup_errors_name_the_key() {
 struct JwksServer {
     url: String,
     hits: Arc<AtomicUsize>,
-    state: Arc<parking_lot::Mutex<Option<Value>>>,
+    /// The body served (`None`: 503).
+    state: Arc<parking_lot::Mutex<Option<String>>>,
     _task: tokio::task::JoinHandle<()>,
 }
 
 impl JwksServer {
     async fn start(initial: Option<Value>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(listener, initial).await
+    }
+
+    async fn start_on(listener: tokio::net::TcpListener, initial: Option<Value>) -> Self {
         let hits = Arc::new(AtomicUsize::new(0));
-        let state = Arc::new(parking_lot::Mutex::new(initial));
+        let state = Arc::new(parking_lot::Mutex::new(initial.map(|v| v.to_string())));
         let (h, s) = (hits.clone(), state.clone());
         let app = axum::Router::new().route(
             "/jwks.json",
@@ -715,13 +721,12 @@ impl JwksServer {
                         Some("k")
                     );
                     match s.lock().clone() {
-                        Some(body) => (http::StatusCode::OK, body.to_string()),
+                        Some(body) => (http::StatusCode::OK, body),
                         None => (http::StatusCode::SERVICE_UNAVAILABLE, "down".to_owned()),
                     }
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -739,19 +744,103 @@ impl JwksServer {
     }
 
     fn set(&self, body: Option<Value>) {
-        *self.state.lock() = body;
+        *self.state.lock() = body.map(|v| v.to_string());
+    }
+
+    /// Serves `body` as it is (not necessarily JSON).
+    fn set_raw(&self, body: &str) {
+        *self.state.lock() = Some(body.to_owned());
+    }
+
+    /// Waits (at most 5 s) until the server was asked `n` more times.
+    async fn wait_for_hits(&self, n: usize) {
+        let target = self.hits() + n;
+        let waited = tokio::time::timeout(Duration::from_secs(5), async {
+            while self.hits() < target {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "the JWKS server was not polled");
     }
 
     async fn auth(&self, extra: &str) -> JwtAuthenticator {
-        let yaml = format!(
-            "jwks_providers: [{{ source: remote, url: '{}', headers: {{ x-api-key: k }}{extra} }}]\nunknown_kid_cooldown: 1s\n",
-            self.url
-        );
-        let config: JwtConfig = serde_yaml::from_str(&yaml).unwrap();
-        JwtAuthenticator::new(config, std::path::Path::new("."))
-            .await
-            .unwrap()
+        remote_auth(&self.url, extra).await
     }
+}
+
+async fn remote_auth(url: &str, extra: &str) -> JwtAuthenticator {
+    let yaml = format!(
+        "jwks_providers: [{{ source: remote, url: '{url}', headers: {{ x-api-key: k }}{extra} }}]\nunknown_kid_cooldown: 1s\n"
+    );
+    let config: JwtConfig = serde_yaml::from_str(&yaml).unwrap();
+    JwtAuthenticator::new(config, std::path::Path::new("."))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn remote_refused_at_start_then_listening() {
+    let key = ed_key("k");
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = reserved.local_addr().unwrap();
+    drop(reserved);
+    let url = format!("http://{addr}/jwks.json");
+    // Nothing listens: the prefetch fails, the router still starts.
+    let auth = remote_auth(&url, ", prefetch: true, polling_interval: 200ms").await;
+    assert!(!auth.has_keys());
+    let token = sign(&key, Some("k"), &claims());
+    assert_eq!(reason(&auth, &bearer(&token)).await, "KEYS_UNAVAILABLE");
+    // The IdP comes up on that address: the next poll loads its keys.
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let server = JwksServer::start_on(listener, Some(jwks(&[&key]))).await;
+    server.wait_for_hits(1).await;
+    let loaded = tokio::time::timeout(Duration::from_secs(5), async {
+        while !auth.has_keys() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(loaded.is_ok(), "keys loaded once the IdP listens");
+    assert_eq!(reason(&auth, &bearer(&token)).await, "VERIFIED");
+    auth.shutdown();
+}
+
+#[tokio::test]
+async fn every_bad_poll_keeps_the_last_good_keys() {
+    let key = ed_key("k");
+    let server = JwksServer::start(Some(jwks(&[&key]))).await;
+    let auth = server
+        .auth(", prefetch: true, polling_interval: 100ms")
+        .await;
+    assert!(auth.has_keys());
+    let bad: [(&str, Option<&str>); 6] = [
+        ("HTTP 503", None),
+        ("HTML", Some("<html>maintenance</html>")),
+        ("truncated JSON", Some(r#"{"keys": [{"kty": "OKP""#)),
+        ("keys not a list", Some(r#"{"keys": "none"}"#)),
+        (
+            "no usable key",
+            Some(r#"{"keys": [{"kty": "RSA", "n": "!!", "e": "AQAB"}]}"#),
+        ),
+        ("empty key set", Some(r#"{"keys": []}"#)),
+    ];
+    for (i, (what, body)) in bad.into_iter().enumerate() {
+        match body {
+            Some(body) => server.set_raw(body),
+            None => server.set(None),
+        }
+        server.wait_for_hits(2).await;
+        assert!(auth.has_keys(), "{what}");
+        // A token not seen before, so the verification cache cannot answer.
+        let fresh = sign(
+            &key,
+            Some("k"),
+            &json!({"sub": format!("u{i}"), "exp": now() + 60}),
+        );
+        assert_eq!(reason(&auth, &bearer(&fresh)).await, "VERIFIED", "{what}");
+    }
+    auth.shutdown();
 }
 
 #[tokio::test]

@@ -72,6 +72,7 @@ fn subgraph_request() -> SubgraphRequest {
         subgraph: Arc::from("products"),
         url: Arc::from("http://127.0.0.1:4100/products"),
         timeout: Duration::from_secs(1),
+        max_response_bytes: 1024,
         headers: HeaderMap::new(),
         deduplicate: false,
         body: SubgraphRequestBody {

@@ -153,6 +153,7 @@ mod tests {
             subgraph: Arc::from("s"),
             url: Arc::from("http://127.0.0.1:9/s"),
             timeout: Duration::from_secs(1),
+            max_response_bytes: 1024,
             headers: http::HeaderMap::new(),
             deduplicate,
             body: SubgraphRequestBody {

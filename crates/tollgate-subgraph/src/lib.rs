@@ -1,6 +1,6 @@
 //! Tollgate's subgraph transport: [`HttpSubgraphClient`], one pooled HTTP
 //! client (reqwest, rustls) shared by every request, with a per-request
-//! timeout and a bound on response size. It implements the core's
+//! timeout and bound on response size (both from the subgraph's settings). It implements the core's
 //! [`SubgraphClient`] trait. [`DeduplicatingClient`] wraps it so identical
 //! in-flight queries share one call.
 
@@ -14,9 +14,6 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use http::HeaderValue;
 use tollgate_core::subgraph::{SubgraphClient, SubgraphError, SubgraphRequest, SubgraphResponse};
 
-/// Default bound on a subgraph response body.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
-
 /// Why the client could not be built.
 #[derive(Debug, thiserror::Error)]
 #[error("building the subgraph HTTP client failed: {0}")]
@@ -26,21 +23,17 @@ pub struct ClientBuildError(#[from] reqwest::Error);
 #[derive(Debug, Clone)]
 pub struct HttpSubgraphClient {
     client: reqwest::Client,
-    max_response_bytes: usize,
 }
 
 impl HttpSubgraphClient {
     /// Builds the shared client.
-    pub fn new(max_response_bytes: usize) -> Result<Self, ClientBuildError> {
+    pub fn new() -> Result<Self, ClientBuildError> {
         let client = reqwest::Client::builder()
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
             .build()?;
-        Ok(Self {
-            client,
-            max_response_bytes,
-        })
+        Ok(Self { client })
     }
 
     async fn send_inner(
@@ -64,17 +57,18 @@ impl HttpSubgraphClient {
             .send()
             .await
             .map_err(classify)?;
+        let limit = request.max_response_bytes;
         let status = response.status();
         let headers = std::mem::take(response.headers_mut());
         if response
             .content_length()
-            .is_some_and(|len| len > self.max_response_bytes as u64)
+            .is_some_and(|len| len > limit as u64)
         {
             return Err(SubgraphError::BodyTooLarge);
         }
         let mut buffer = BytesMut::new();
         while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            if buffer.len() + chunk.len() > self.max_response_bytes {
+            if buffer.len() + chunk.len() > limit {
                 return Err(SubgraphError::BodyTooLarge);
             }
             buffer.extend_from_slice(&chunk);
@@ -129,6 +123,7 @@ mod tests {
             subgraph: Arc::from("test"),
             url: Arc::from(url),
             timeout,
+            max_response_bytes: 1024,
             headers: http::HeaderMap::new(),
             deduplicate: false,
             body: SubgraphRequestBody {
@@ -150,7 +145,7 @@ mod tests {
             }),
         ))
         .await;
-        let client = HttpSubgraphClient::new(1024).unwrap();
+        let client = HttpSubgraphClient::new().unwrap();
         let response = client
             .send(request(&url, Duration::from_secs(5)))
             .await
@@ -164,7 +159,7 @@ mod tests {
         let url =
             server(axum::Router::new().route("/graphql", post(|| async { "x".repeat(2048) })))
                 .await;
-        let client = HttpSubgraphClient::new(1024).unwrap();
+        let client = HttpSubgraphClient::new().unwrap();
         let error = client
             .send(request(&url, Duration::from_secs(5)))
             .await
@@ -182,7 +177,7 @@ mod tests {
             }),
         ))
         .await;
-        let client = HttpSubgraphClient::new(1024).unwrap();
+        let client = HttpSubgraphClient::new().unwrap();
         let error = client
             .send(request(&url, Duration::from_millis(100)))
             .await

@@ -23,9 +23,7 @@ use tollgate_jwt::issuer::{Issuer, IssuerError};
 use tollgate_jwt::mint::{Mint, MintPlugin};
 use tollgate_jwt::{JwtAuthenticator, JwtPlugin, JwtSetupError};
 use tollgate_rhai::{RhaiError, RhaiPlugin};
-use tollgate_subgraph::{
-    ClientBuildError, DeduplicatingClient, HttpSubgraphClient, DEFAULT_MAX_RESPONSE_BYTES,
-};
+use tollgate_subgraph::{ClientBuildError, DeduplicatingClient, HttpSubgraphClient};
 
 use crate::config::LoadedConfig;
 use crate::reload::Reloader;
@@ -64,6 +62,9 @@ pub enum StartError {
     /// The token issuer could not be set up.
     #[error(transparent)]
     Issuer(#[from] IssuerError),
+    /// `http.cors` or `http.csrf` is invalid.
+    #[error(transparent)]
+    Http(#[from] tollgate_core::http::HttpSetupError),
     /// A header rule is invalid.
     #[error(transparent)]
     Headers(#[from] tollgate_core::headers::HeaderRuleError),
@@ -153,9 +154,9 @@ pub struct Parts {
 
 /// The subgraph client every runtime of this process shares.
 pub fn subgraph_client() -> Result<Arc<dyn SubgraphClient>, StartError> {
-    Ok(Arc::new(DeduplicatingClient::new(HttpSubgraphClient::new(
-        DEFAULT_MAX_RESPONSE_BYTES,
-    )?)))
+    Ok(Arc::new(DeduplicatingClient::new(
+        HttpSubgraphClient::new()?
+    )))
 }
 
 /// Loads the `issuer:` signing keys, when configured.
@@ -189,7 +190,7 @@ pub async fn build(loaded: &LoadedConfig) -> Result<Gateway, StartError> {
     let runtime = build_runtime(loaded, supergraph.clone(), &parts)?;
     let runtime = Arc::new(RuntimeHandle::new(runtime));
     let reloader = Arc::new(Reloader::new(runtime.clone(), loaded.clone(), parts, &sdl));
-    let mut app = tollgate_core::http::router(runtime.clone(), &config.http);
+    let mut app = tollgate_core::http::router(runtime.clone(), &config.http)?;
     if let Some(issuer) = &issuer {
         app = app.merge(issuer_routes(issuer));
     }
@@ -293,6 +294,8 @@ pub fn build_runtime(
     )?
     .with_override_labels(&config.supergraph.override_labels)
     .with_persisted_queries(persisted)
+    .with_introspection(config.supergraph.introspection)
+    .with_subgraph_errors(&config.include_subgraph_errors)?
     .with_header_rules(&config.headers)?
     .with_authorization(
         config.authorization.clone(),

@@ -35,6 +35,7 @@ pub(super) async fn send(
     representations: Option<Vec<Value>>,
 ) -> Result<FetchOutcome, ClientError> {
     let route = &runtime.routes[fetch.graph];
+    let expected_entities = representations.as_ref().map(Vec::len);
     let mut body_variables = Map::new();
     if let Some(representations) = representations {
         body_variables.insert("representations".to_owned(), Value::Array(representations));
@@ -48,6 +49,7 @@ pub(super) async fn send(
         subgraph: route.name.clone(),
         url: route.url.clone(),
         timeout: route.timeout,
+        max_response_bytes: route.max_response_bytes,
         headers: http::HeaderMap::new(),
         deduplicate: route.deduplicate && fetch.kind == OperationType::Query,
         body: SubgraphRequestBody {
@@ -101,18 +103,25 @@ pub(super) async fn send(
             return Err(error);
         }
     }
-    let parsed: Result<SubgraphBody, _> = serde_json::from_slice(&response.body);
+    let parsed = serde_json::from_slice::<SubgraphBody>(&response.body)
+        .ok()
+        .filter(|body| body.well_formed(expected_entities));
     let result = match (&parsed, response.status.is_success()) {
         (_, false) => "http_error",
-        (Ok(body), true) if body.data.is_some() || body.errors.is_some() => "success",
-        _ => "invalid_response",
+        (Some(_), true) => "success",
+        (None, true) => "invalid_response",
     };
     observe::subgraph_request(&subgraph, result, started.elapsed());
     match parsed {
-        Ok(body) if body.data.is_some() || body.errors.is_some() => {
+        Some(body) => {
             let mut errors = Vec::new();
             for error in body.errors.unwrap_or_default() {
-                errors.push(subgraph_error(error, &subgraph));
+                let error = subgraph_error(error, &subgraph);
+                errors.push(if route.include_errors {
+                    error
+                } else {
+                    crate::subgraph_errors::redact(error, &subgraph)
+                });
             }
             if !response.status.is_success() {
                 errors.push(
@@ -150,6 +159,26 @@ struct SubgraphBody {
     data: Option<Value>,
     #[serde(default)]
     errors: Option<Vec<Value>>,
+}
+
+impl SubgraphBody {
+    /// Whether this is a GraphQL response the executor can merge: `data`
+    /// or `errors` present, `data` an object (or null), and for an entity
+    /// fetch of `n` representations `_entities` a list of `n` items (or
+    /// null with errors).
+    fn well_formed(&self, entities: Option<usize>) -> bool {
+        let data = match (&self.data, entities) {
+            (None, _) => true,
+            (Some(Value::Object(_)), None) => true,
+            (Some(Value::Object(data)), Some(n)) => match data.get("_entities") {
+                Some(Value::Array(items)) => items.len() == n,
+                None | Some(Value::Null) => self.errors.is_some(),
+                Some(_) => false,
+            },
+            (Some(_), _) => false,
+        };
+        data && (self.data.is_some() || self.errors.is_some())
+    }
 }
 
 /// Turns one raw subgraph error into a client error: message and path kept,

@@ -53,6 +53,9 @@ pub struct Config {
     /// Rhai scripts; absent: no scripting.
     #[serde(default)]
     pub rhai: Option<tollgate_rhai::RhaiConfig>,
+    /// Whether subgraphs' own errors reach clients (default: redacted).
+    #[serde(default)]
+    pub include_subgraph_errors: tollgate_core::subgraph_errors::SubgraphErrorsConfig,
     /// Development switches (query plan exposure).
     #[serde(default)]
     pub debug: DebugConfig,
@@ -182,6 +185,15 @@ fn check(config: &Config) -> Vec<String> {
     if http.max_body_bytes == 0 {
         errors.push("http.max_body_bytes: must be greater than 0".to_owned());
     }
+    if http.max_concurrent_requests == 0 {
+        errors.push("http.max_concurrent_requests: must be greater than 0".to_owned());
+    }
+    if http.batching.enabled && http.batching.max_size == 0 {
+        errors.push("http.batching.max_size: must be greater than 0".to_owned());
+    }
+    if http.request_timeout.is_zero() {
+        errors.push("http.request_timeout: must be greater than 0".to_owned());
+    }
     for (name, subgraph) in &config.subgraphs {
         if subgraph.timeout.is_zero() {
             errors.push(format!("subgraphs.{name}.timeout: must be greater than 0"));
@@ -196,8 +208,15 @@ fn check(config: &Config) -> Vec<String> {
             "telemetry.metrics.prometheus.path: `{metrics_path}` must start with `/`"
         ));
     }
-    if config.limits.plan_cache_size == 0 {
-        errors.push("limits.plan_cache_size: must be greater than 0".to_owned());
+    let limits = &config.limits;
+    for (key, value) in [
+        ("limits.plan_cache_size", limits.plan_cache_size),
+        ("limits.max_depth", limits.max_depth),
+        ("limits.max_root_fields", limits.max_root_fields),
+    ] {
+        if value == 0 {
+            errors.push(format!("{key}: must be greater than 0"));
+        }
     }
     errors
 }

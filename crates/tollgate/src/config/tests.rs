@@ -176,3 +176,56 @@ fn the_json_schema_describes_every_section() {
     }
     assert!(schema.to_string().contains("jwks_providers"));
 }
+
+#[test]
+fn hardening_keys_have_safe_defaults_and_checked_values() {
+    let config = parse("supergraph: { path: s.graphql }", &no_env).unwrap();
+    assert_eq!(
+        config.http.request_timeout,
+        std::time::Duration::from_secs(60)
+    );
+    assert_eq!(config.http.max_concurrent_requests, 1024);
+    assert!(!config.http.batching.enabled);
+    assert!(config.http.cors.is_none(), "no CORS unless configured");
+    assert!(config.http.csrf.enabled, "CSRF prevention on by default");
+    assert!(config.supergraph.introspection);
+    assert!(
+        !config.include_subgraph_errors.all,
+        "subgraph errors redacted"
+    );
+    assert_eq!(
+        (
+            config.limits.max_depth,
+            config.limits.max_aliases,
+            config.limits.max_root_fields
+        ),
+        (32, 128, 64)
+    );
+
+    let found = errors(
+        "supergraph: { path: s.graphql }
+http: { request_timeout: 0s, max_concurrent_requests: 0, batching: { enabled: true, max_size: 0 } }
+limits: { max_depth: 0, max_root_fields: 0, max_aliases: 0 }
+",
+    );
+    for key in [
+        "http.request_timeout: must be greater than 0",
+        "http.max_concurrent_requests: must be greater than 0",
+        "http.batching.max_size: must be greater than 0",
+        "limits.max_depth: must be greater than 0",
+        "limits.max_root_fields: must be greater than 0",
+    ] {
+        assert!(found.iter().any(|e| e == key), "{key} in {found:?}");
+    }
+    assert_eq!(
+        found.len(),
+        5,
+        "max_aliases: 0 (no aliases) is allowed: {found:?}"
+    );
+    let found = errors("supergraph: { path: s.graphql }\nhttp: { cors: { origin: [x] } }\n");
+    assert!(
+        found[0].starts_with("http.cors.origin: unknown field"),
+        "{}",
+        found[0]
+    );
+}
