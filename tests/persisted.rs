@@ -65,10 +65,14 @@ async fn only_allow_listed_persisted_operations_run_without_a_token() {
 
     // Allow-listed: by id (POST and GET) and as the manifest's exact text.
     assert_top_products(&env.post(by_id("tp-1")).await);
-    let get = env.client.get(env.url()).query(&[(
-        "extensions",
-        r#"{"persistedQuery":{"version":1,"sha256Hash":"tp-1"}}"#,
-    )]);
+    let get = env
+        .client
+        .get(env.url())
+        .header("apollo-require-preflight", "true")
+        .query(&[(
+            "extensions",
+            r#"{"persistedQuery":{"version":1,"sha256Hash":"tp-1"}}"#,
+        )]);
     assert_top_products(&env.send(get).await);
     assert_top_products(&env.post(json!({"query": TOP})).await);
 
