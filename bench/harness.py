@@ -587,7 +587,13 @@ class Harness:
             log(f"round {round_no} of {self.settings.rounds} (load average {load_average()})")
             for workload in selected:
                 if workload.jwt == "distinct" and self.token_pool is None:
-                    self.make_token_pool()
+                    try:
+                        self.make_token_pool()
+                    except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+                        self.notes.append(f"{workload.name} skipped: minting tokens failed: {error}")
+                        log(f"FAILED minting the token pool: {error}")
+                        selected = [w for w in selected if w is not workload]
+                        continue
                 for connections in self.settings.concurrency:
                     routers = self.routers(workload)
                     if round_no % 2 == 0:
@@ -788,7 +794,10 @@ def main() -> None:
             (work / f"{workload.name}.json").write_bytes(workload.body)
         if wanted is None or "w4_deep_jwt_miss" in wanted:
             harness.rs256_verify_us = rs256_verify_us()
-        harness.run()
+        try:
+            harness.run()
+        except KeyboardInterrupt:
+            harness.notes.append("interrupted: the results are partial")
     finally:
         for proc in procs:
             proc.stop()
