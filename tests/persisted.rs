@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tollgate_e2e::{dev_token, temp_file, workspace_root, TestEnv, TestResponse};
+use tollgate_e2e::{dev_token, loaded_config, temp_file, TestEnv, TestResponse};
 
 const TOP: &str = "query TopProducts { topProducts { upc name } }";
 const ME: &str = "query Me { me { id } }";
@@ -206,13 +206,7 @@ async fn safelist_runs_only_manifest_operations() {
 }
 
 async fn build_error(yaml: &str) -> String {
-    let parsed = tollgate::config::parse(yaml, &|_| None).unwrap();
-    let loaded = tollgate::config::LoadedConfig {
-        config: parsed,
-        base_dir: workspace_root(),
-        path: workspace_root().join("test-router.yaml"),
-    };
-    match tollgate::server::build(&loaded).await {
+    match tollgate::server::build(&loaded_config(yaml)).await {
         Ok(_) => panic!("the config should be refused:\n{yaml}"),
         Err(error) => error.to_string(),
     }

@@ -20,6 +20,18 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
+/// Parses complete YAML config text as the router does, with relative
+/// paths from the workspace root.
+pub fn loaded_config(yaml: &str) -> LoadedConfig {
+    let parsed = config::parse(yaml, &|name| std::env::var(name).ok())
+        .unwrap_or_else(|errors| panic!("test config is invalid: {errors:?}"));
+    LoadedConfig {
+        config: parsed,
+        base_dir: workspace_root(),
+        path: workspace_root().join("test-router.yaml"),
+    }
+}
+
 /// A running demo + router pair.
 pub struct TestEnv {
     /// The demo subgraphs.
@@ -123,30 +135,18 @@ impl TestEnv {
 
     /// Starts a router from complete YAML text (relative paths from the workspace root).
     pub async fn start_yaml(demo: DemoHandle, yaml: &str) -> TestEnv {
-        let parsed = config::parse(yaml, &|name| std::env::var(name).ok())
-            .unwrap_or_else(|errors| panic!("test config is invalid: {errors:?}"));
-        let loaded = LoadedConfig {
-            config: parsed,
-            base_dir: workspace_root(),
-            path: workspace_root().join("test-router.yaml"),
-        };
-        let gateway = server::build(&loaded).await.expect("router builds");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind router");
-        let router = gateway.spawn(listener).expect("router serves");
-        TestEnv {
-            demo,
-            router,
-            client: reqwest::Client::new(),
-            config: loaded,
-        }
+        Self::serve(demo, loaded_config(yaml)).await
     }
 
     /// Starts a router from a config file, loaded as the binary loads it
     /// (relative paths from the file's directory; a config reload re-reads it).
     pub async fn start_file(demo: DemoHandle, path: &std::path::Path) -> TestEnv {
         let loaded = config::load(path).unwrap_or_else(|error| panic!("{error}"));
+        Self::serve(demo, loaded).await
+    }
+
+    /// Builds the router from a loaded config and serves it on an ephemeral port.
+    async fn serve(demo: DemoHandle, loaded: LoadedConfig) -> TestEnv {
         let gateway = server::build(&loaded).await.expect("router builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
