@@ -407,3 +407,34 @@ async fn interface_objects_resolve_through_the_interface() {
         json!({"data": {"others": [{"id": "1", "username": "ada"}]}})
     );
 }
+
+#[tokio::test]
+async fn entity_fetches_to_one_subgraph_share_one_request() {
+    let env = TestEnv::start("").await;
+    let before = env.demo.requests();
+    let response = env
+        .post(json!({"query": "{ users { id reviews { body } } topProducts(first: 2) { upc reviews { body author { name } } } }"}))
+        .await;
+    assert_eq!(response.body.get("errors"), None, "{}", response.text);
+    assert_eq!(
+        response.body["data"]["users"][0],
+        json!({"id": "1", "reviews": [{"body": "Love it!"}, {"body": "Too expensive."}]})
+    );
+    assert_eq!(
+        response.body["data"]["users"][3],
+        json!({"id": "4", "reviews": []})
+    );
+    assert_eq!(
+        response.body["data"]["topProducts"],
+        json!([
+            {"upc": "1", "reviews": [
+                {"body": "Love it!", "author": {"name": "Ada Lovelace"}},
+                {"body": "Prefer something else.", "author": {"name": "Alan Turing"}}
+            ]},
+            {"upc": "2", "reviews": [{"body": "Too expensive.", "author": {"name": "Ada Lovelace"}}]}
+        ])
+    );
+    // accounts (users), products (topProducts), one reviews fetch for both
+    // paths, accounts (authors).
+    assert_eq!(env.demo.requests() - before, 4);
+}

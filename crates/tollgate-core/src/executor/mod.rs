@@ -18,7 +18,7 @@ use tracing::Instrument as _;
 use crate::context::RequestContext;
 use crate::error::{ClientError, InternalError};
 use crate::pipeline::PreparedOperation;
-use crate::planner::{FetchNode, PathElem, PlanNode};
+use crate::planner::{EntityInput, FetchNode, PlanNode};
 use crate::response::{GraphqlError, GraphqlResponse};
 use crate::runtime::Runtime;
 use fetch::FetchOutcome;
@@ -86,11 +86,13 @@ struct Run<'a> {
 /// where each one's answer goes.
 struct Pending<'p> {
     fetch: &'p FetchNode,
-    path: Option<&'p [PathElem]>,
+    /// The entity inputs (empty for a root fetch).
+    inputs: &'p [EntityInput],
     representations: Vec<Value>,
-    /// For each object visited at the path, in visit order, the index of its
-    /// representation (`None`: not of the entity's type or no key).
-    slots: Vec<Option<usize>>,
+    /// Per input, for each object visited at its path, in visit order, the
+    /// index of its representation (`None`: not of the entity's type or no
+    /// key).
+    slots: Vec<Vec<Option<usize>>>,
     /// The response path of the first object for each representation.
     paths: Vec<Vec<Value>>,
 }
@@ -141,55 +143,61 @@ impl Run<'_> {
             match node {
                 PlanNode::Fetch(fetch) => pending.push(Pending {
                     fetch,
-                    path: None,
+                    inputs: &[],
                     representations: Vec::new(),
                     slots: Vec::new(),
                     paths: Vec::new(),
                 }),
                 PlanNode::Flatten(flatten) => {
-                    let Some(entity) = &flatten.fetch.entity else {
-                        continue;
-                    };
                     let mut item = Pending {
                         fetch: &flatten.fetch,
-                        path: Some(&flatten.path),
+                        inputs: &flatten.inputs,
                         representations: Vec::new(),
-                        slots: Vec::new(),
+                        slots: Vec::with_capacity(flatten.inputs.len()),
                         paths: Vec::new(),
                     };
+                    // Representations are deduplicated across all inputs:
+                    // one entity found at several paths is fetched once.
                     let mut seen: HashMap<String, usize> = HashMap::new();
-                    merge::visit(
-                        &state.data,
-                        &flatten.path,
-                        &mut Vec::new(),
-                        &mut |object, concrete| {
-                            let typename = object.get("__typename").and_then(Value::as_str);
-                            // Objects of the entity type, or of an implementation
-                            // when the entity type is an interface (object).
-                            let slot = if typename.is_none_or(|t| matches(&entity.type_name, t)) {
-                                entity
-                                    .representation
-                                    .project(object, &matches)
-                                    .map(|mut rep| {
-                                        if let Value::Object(rep) = &mut rep {
-                                            rep.insert(
-                                                "__typename".to_owned(),
-                                                Value::String(entity.type_name.as_str().to_owned()),
-                                            );
-                                        }
-                                        let text = rep.to_string();
-                                        *seen.entry(text).or_insert_with(|| {
-                                            item.representations.push(rep);
-                                            item.paths.push(concrete.to_vec());
-                                            item.representations.len() - 1
-                                        })
-                                    })
-                            } else {
-                                None
-                            };
-                            item.slots.push(slot);
-                        },
-                    );
+                    for input in &flatten.inputs {
+                        let entity = &input.entity;
+                        let mut slots = Vec::new();
+                        merge::visit(
+                            &state.data,
+                            &input.path,
+                            &mut Vec::new(),
+                            &mut |object, concrete| {
+                                let typename = object.get("__typename").and_then(Value::as_str);
+                                // Objects of the entity type, or of an implementation
+                                // when the entity type is an interface (object).
+                                let slot = if typename.is_none_or(|t| matches(&entity.type_name, t))
+                                {
+                                    entity.representation.project(object, &matches).map(
+                                        |mut rep| {
+                                            if let Value::Object(rep) = &mut rep {
+                                                rep.insert(
+                                                    "__typename".to_owned(),
+                                                    Value::String(
+                                                        entity.type_name.as_str().to_owned(),
+                                                    ),
+                                                );
+                                            }
+                                            let text = rep.to_string();
+                                            *seen.entry(text).or_insert_with(|| {
+                                                item.representations.push(rep);
+                                                item.paths.push(concrete.to_vec());
+                                                item.representations.len() - 1
+                                            })
+                                        },
+                                    )
+                                } else {
+                                    None
+                                };
+                                slots.push(slot);
+                            },
+                        );
+                        item.slots.push(slots);
+                    }
                     if !item.representations.is_empty() {
                         pending.push(item);
                     }
@@ -198,10 +206,8 @@ impl Run<'_> {
             }
         }
         let outcomes = futures::future::join_all(pending.iter_mut().map(|item| {
-            let representations = item
-                .path
-                .is_some()
-                .then(|| std::mem::take(&mut item.representations));
+            let representations =
+                (!item.inputs.is_empty()).then(|| std::mem::take(&mut item.representations));
             let span = tracing::info_span!(target: crate::observe::STAGE_TARGET, "subgraph fetch", subgraph = %item.fetch.subgraph);
             fetch::send(
                 self.runtime,
@@ -220,9 +226,10 @@ impl Run<'_> {
                     merge::rename_keys(data, &item.fetch.renames, 0);
                 }
             }
-            match item.path {
-                None => apply_root(state, outcome),
-                Some(path) => apply_entities(state, item, path, outcome),
+            if item.inputs.is_empty() {
+                apply_root(state, outcome);
+            } else {
+                apply_entities(state, item, outcome);
             }
         }
         Ok(())
@@ -236,7 +243,7 @@ fn apply_root(state: &mut State, outcome: FetchOutcome) {
     state.errors.extend(outcome.errors);
 }
 
-fn apply_entities(state: &mut State, item: &Pending<'_>, path: &[PathElem], outcome: FetchOutcome) {
+fn apply_entities(state: &mut State, item: &Pending<'_>, outcome: FetchOutcome) {
     let mut entities = match outcome.data {
         Some(Value::Object(mut data)) => match data.remove("_entities") {
             Some(Value::Array(entities)) => entities,
@@ -265,31 +272,33 @@ fn apply_entities(state: &mut State, item: &Pending<'_>, path: &[PathElem], outc
     // Representations used by several objects get a copy each; the last
     // user takes the original.
     let mut remaining = vec![0usize; entities.len()];
-    for slot in item.slots.iter().flatten() {
+    for slot in item.slots.iter().flatten().flatten() {
         if let Some(count) = remaining.get_mut(*slot) {
             *count += 1;
         }
     }
-    let mut visit_index = 0;
-    merge::visit_mut(&mut state.data, path, &mut |object| {
-        let slot = item.slots.get(visit_index).copied().flatten();
-        visit_index += 1;
-        let Some(slot) = slot else {
-            return;
-        };
-        let Some(count) = remaining.get_mut(slot) else {
-            return;
-        };
-        *count -= 1;
-        let entity = if *count == 0 {
-            std::mem::take(&mut entities[slot])
-        } else {
-            entities[slot].clone()
-        };
-        if let Value::Object(entity) = entity {
-            merge::merge_objects(object, entity);
-        }
-    });
+    for (input, slots) in item.inputs.iter().zip(&item.slots) {
+        let mut visit_index = 0;
+        merge::visit_mut(&mut state.data, &input.path, &mut |object| {
+            let slot = slots.get(visit_index).copied().flatten();
+            visit_index += 1;
+            let Some(slot) = slot else {
+                return;
+            };
+            let Some(count) = remaining.get_mut(slot) else {
+                return;
+            };
+            *count -= 1;
+            let entity = if *count == 0 {
+                std::mem::take(&mut entities[slot])
+            } else {
+                entities[slot].clone()
+            };
+            if let Value::Object(entity) = entity {
+                merge::merge_objects(object, entity);
+            }
+        });
+    }
 }
 
 fn introspect(

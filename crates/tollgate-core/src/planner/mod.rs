@@ -43,13 +43,24 @@ pub enum PlanNode {
     Flatten(FlattenNode),
 }
 
-/// An entity fetch applied at a response path.
+/// An entity fetch applied at one or more response paths: one `_entities`
+/// request carries the representations of the objects found at every path.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlattenNode {
+    /// Where the entities are and how to represent them, one entry per path
+    /// (several when the planner merged fetches to one subgraph).
+    pub inputs: Vec<EntityInput>,
+    /// The fetch.
+    pub fetch: FetchNode,
+}
+
+/// The objects at one response path an entity fetch resolves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityInput {
     /// Where the entities are in the response (`@` = every list item).
     pub path: Vec<PathElem>,
-    /// The fetch (with [`FetchNode::entity`] set).
-    pub fetch: FetchNode,
+    /// Which of them, and the representation each one sends.
+    pub entity: EntityFetch,
 }
 
 /// One element of a response path in a plan.
@@ -76,8 +87,6 @@ pub struct FetchNode {
     pub operation_name: Option<Arc<str>>,
     /// The client variables it uses (only these are sent).
     pub variables: Vec<Name>,
-    /// For entity fetches: which objects and how to represent them.
-    pub entity: Option<EntityFetch>,
     /// Aliases used to keep conflicting selections apart in the subgraph
     /// operation, renamed back to the client's keys on receipt.
     pub renames: Vec<(Name, Name)>,
@@ -146,14 +155,11 @@ pub fn plan_operation(
             by_level[level].push(index);
         }
         for members in by_level.into_iter().filter(|m| !m.is_empty()) {
-            let mut nodes = Vec::with_capacity(members.len());
-            for index in members {
-                nodes.push(fetch_node(
-                    supergraph,
-                    operation,
-                    &groups[index],
-                    fetch_index,
-                ));
+            let sets = merge_sets(supergraph, &groups, members);
+            let mut nodes = Vec::with_capacity(sets.len());
+            for set in sets {
+                let set: Vec<&build::Group> = set.iter().map(|i| &groups[*i]).collect();
+                nodes.push(fetch_node(supergraph, operation, &set, fetch_index));
                 fetch_index += 1;
             }
             sequence.push(if nodes.len() == 1 {
@@ -199,13 +205,109 @@ fn level(
     Ok(result)
 }
 
+/// Splits the groups of one level into the sets that share one fetch. Entity
+/// groups for the same subgraph are merged into one `_entities` request
+/// when that cannot change any answer: each group's entity type is an object
+/// type; two groups of the same type also send the same representation
+/// (inline fragments on one type all apply to every entity of it, so a
+/// `@requires` field must not reach representations without its
+/// requirements); no response key is selected with two different
+/// meanings; and answers merged at one path cannot add objects at another
+/// ([`nested_paths_untouched`]). Root groups and everything else keep a fetch of their own.
+fn merge_sets(
+    supergraph: &Supergraph,
+    groups: &[build::Group],
+    members: Vec<usize>,
+) -> Vec<Vec<usize>> {
+    let schema = supergraph.supergraph_schema();
+    let mut sets: Vec<Vec<usize>> = Vec::with_capacity(members.len());
+    for index in members {
+        let group = &groups[index];
+        let target = match &group.kind {
+            GroupKind::Entity {
+                type_name,
+                representation,
+                ..
+            } if schema.get_object(type_name).is_some() => sets.iter().position(|set| {
+                set.iter().all(|other| {
+                    let other = &groups[*other];
+                    match &other.kind {
+                        GroupKind::Entity {
+                            type_name: other_type,
+                            representation: other_representation,
+                            ..
+                        } => {
+                            let same = other_type == type_name;
+                            other.graph == group.graph
+                                && other.chunk == group.chunk
+                                && schema.get_object(other_type).is_some()
+                                && (!same || other_representation == representation)
+                                && group.selection.mergeable_with(&other.selection, same)
+                        }
+                        GroupKind::Root => false,
+                    }
+                }) && nested_paths_untouched(groups, set, index)
+            }),
+            _ => None,
+        };
+        match target {
+            Some(position) => sets[position].push(index),
+            None => sets.push(vec![index]),
+        }
+    }
+    sets
+}
+
+/// Whether adding group `extra` to `set` keeps every member's objects
+/// where the executor found them. Representations are read for all members
+/// before any answer is merged; when one member's path is a proper prefix of
+/// another's (`a.@` and `a.@.b.@`), merging answers at the shorter path must
+/// not add objects at the longer one, so the merged fetch may not select (or
+/// rename to) the response key that leads from one to the other.
+fn nested_paths_untouched(groups: &[build::Group], set: &[usize], extra: usize) -> bool {
+    let members: Vec<&build::Group> = set
+        .iter()
+        .chain(std::iter::once(&extra))
+        .map(|i| &groups[*i])
+        .collect();
+    let path = |group: &build::Group| match &group.kind {
+        GroupKind::Entity { path, .. } => path.clone(),
+        GroupKind::Root => Vec::new(),
+    };
+    for a in &members {
+        let short = path(a);
+        for b in &members {
+            let long = path(b);
+            if short.len() >= long.len() || !long.starts_with(&short) {
+                continue;
+            }
+            let Some(key) = long[short.len()..].iter().find_map(|elem| match elem {
+                PathElem::Key(key) => Some(key),
+                PathElem::List => None,
+            }) else {
+                return false;
+            };
+            let touched = members
+                .iter()
+                .any(|m| m.selection.selects_key(key) || m.renames.iter().any(|(_, to)| to == key));
+            if touched {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// The fetch for a set of groups from [`merge_sets`]: one root group, or
+/// entity groups of one subgraph.
 fn fetch_node(
     supergraph: &Supergraph,
     operation: &Operation,
-    group: &build::Group,
+    set: &[&build::Group],
     index: usize,
 ) -> PlanNode {
-    let subgraph = supergraph.subgraphs()[group.graph].name.as_str();
+    let first = set[0];
+    let subgraph = supergraph.subgraphs()[first.graph].name.as_str();
     let operation_name = operation.name.as_ref().map(|name| {
         let safe: String = subgraph
             .chars()
@@ -220,7 +322,9 @@ fn fetch_node(
         Arc::<str>::from(format!("{name}__{safe}__{index}"))
     });
     let mut variables = Vec::new();
-    group.selection.variables(&mut variables);
+    for group in set {
+        group.selection.variables(&mut variables);
+    }
     // Keep the client's declaration order.
     let declared: Vec<_> = operation
         .variables
@@ -230,7 +334,7 @@ fn fetch_node(
     let variables: Vec<Name> = declared.iter().map(|v| v.name.clone()).collect();
 
     let mut text = String::with_capacity(128);
-    let kind = match group.kind {
+    let kind = match first.kind {
         GroupKind::Root => operation.operation_type,
         GroupKind::Entity { .. } => OperationType::Query,
     };
@@ -243,7 +347,7 @@ fn fetch_node(
         text.push(' ');
         text.push_str(name);
     }
-    let entity = matches!(group.kind, GroupKind::Entity { .. });
+    let entity = matches!(first.kind, GroupKind::Entity { .. });
     if entity || !declared.is_empty() {
         text.push('(');
         let mut first = true;
@@ -261,46 +365,64 @@ fn fetch_node(
         text.push(')');
     }
     text.push(' ');
-    let entity = match &group.kind {
-        GroupKind::Root => {
-            group.selection.write(&mut text);
-            None
+    let mut renames = Vec::new();
+    for group in set {
+        for rename in &group.renames {
+            if !renames.contains(rename) {
+                renames.push(rename.clone());
+            }
         }
-        GroupKind::Entity {
-            type_name,
-            path,
-            representation,
-        } => {
-            text.push_str("{ _entities(representations: $representations) { ... on ");
-            text.push_str(type_name);
-            text.push(' ');
-            group.selection.write(&mut text);
-            text.push_str(" } }");
-            Some((
-                path.clone(),
-                EntityFetch {
+    }
+    let mut inputs = Vec::new();
+    if let GroupKind::Root = first.kind {
+        first.selection.write(&mut text);
+    } else {
+        // One inline fragment per entity type, in the order the types first
+        // appear; groups of one type share its fragment.
+        let mut fragments: Vec<(&Name, Selection)> = Vec::new();
+        for group in set {
+            let GroupKind::Entity {
+                type_name,
+                path,
+                representation,
+            } = &group.kind
+            else {
+                continue;
+            };
+            match fragments.iter_mut().find(|(name, _)| *name == type_name) {
+                Some((_, selection)) => selection.merge_selection(&group.selection),
+                None => fragments.push((type_name, group.selection.clone())),
+            }
+            inputs.push(EntityInput {
+                path: path.clone(),
+                entity: EntityFetch {
                     type_name: type_name.clone(),
                     representation: representation.clone(),
                 },
-            ))
+            });
         }
-    };
-    let mut fetch = FetchNode {
+        text.push_str("{ _entities(representations: $representations) {");
+        for (type_name, selection) in &fragments {
+            text.push_str(" ... on ");
+            text.push_str(type_name);
+            text.push(' ');
+            selection.write(&mut text);
+        }
+        text.push_str(" } }");
+    }
+    let fetch = FetchNode {
         subgraph: Arc::from(subgraph),
-        graph: group.graph,
+        graph: first.graph,
         kind,
         operation: Arc::from(text),
         operation_name,
         variables,
-        entity: None,
-        renames: group.renames.clone(),
+        renames,
     };
-    match entity {
-        None => PlanNode::Fetch(fetch),
-        Some((path, entity)) => {
-            fetch.entity = Some(entity);
-            PlanNode::Flatten(FlattenNode { path, fetch })
-        }
+    if inputs.is_empty() {
+        PlanNode::Fetch(fetch)
+    } else {
+        PlanNode::Flatten(FlattenNode { inputs, fetch })
     }
 }
 
@@ -350,14 +472,15 @@ impl PlanNode {
                 }
                 writeln!(f, "{pad}}},")
             }
-            PlanNode::Fetch(fetch) => fetch.fmt_indented(f, depth),
+            PlanNode::Fetch(fetch) => fetch.fmt_indented(f, depth, &[]),
             PlanNode::Flatten(flatten) => {
-                writeln!(
-                    f,
-                    "{pad}Flatten(path: \"{}\") {{",
-                    path_string(&flatten.path)
-                )?;
-                flatten.fetch.fmt_indented(f, depth + 1)?;
+                let paths: Vec<String> = flatten
+                    .inputs
+                    .iter()
+                    .map(|input| format!("path: \"{}\"", path_string(&input.path)))
+                    .collect();
+                writeln!(f, "{pad}Flatten({}) {{", paths.join(", "))?;
+                flatten.fetch.fmt_indented(f, depth + 1, &flatten.inputs)?;
                 writeln!(f, "{pad}}},")
             }
         }
@@ -365,12 +488,22 @@ impl PlanNode {
 }
 
 impl FetchNode {
-    fn fmt_indented(&self, f: &mut fmt::Formatter<'_>, depth: usize) -> fmt::Result {
+    fn fmt_indented(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        depth: usize,
+        inputs: &[EntityInput],
+    ) -> fmt::Result {
         let pad = "  ".repeat(depth);
         writeln!(f, "{pad}Fetch(service: \"{}\") {{", self.subgraph)?;
-        if let Some(entity) = &self.entity {
+        for input in inputs {
             let mut rep = String::new();
-            entity.representation.write(&mut rep);
+            if inputs.len() > 1 {
+                rep.push_str("on ");
+                rep.push_str(&input.entity.type_name);
+                rep.push(' ');
+            }
+            input.entity.representation.write(&mut rep);
             writeln!(f, "{pad}  {rep} =>")?;
         }
         writeln!(f, "{pad}  {}", self.operation)?;

@@ -240,6 +240,42 @@ impl Selection {
         })
     }
 
+    /// Whether this selection and `other` can be sent in one subgraph
+    /// operation without changing either's answer: every response key both
+    /// select (fragments flattened, at any depth) names the same field with
+    /// the same arguments and directives, of the same subgraph type.
+    /// `same_parent` says both select on the same type; otherwise a field
+    /// whose type the planner did not record (keys and requirements) does
+    /// not match, since two types may give one field name different types.
+    pub fn mergeable_with(&self, other: &Selection, same_parent: bool) -> bool {
+        let mine = self.fields_flat();
+        other.fields_flat().iter().all(|theirs| {
+            mine.iter()
+                .filter(|m| m.response_key == theirs.response_key)
+                .all(|m| {
+                    let types = match (&m.ty, &theirs.ty) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => same_parent || m.name == "__typename",
+                    };
+                    m.name == theirs.name
+                        && m.arguments == theirs.arguments
+                        && m.directives == theirs.directives
+                        && types
+                        && match (&m.selection, &theirs.selection) {
+                            (Some(a), Some(b)) => a.mergeable_with(b, same_parent),
+                            (None, None) => true,
+                            _ => false,
+                        }
+                })
+        })
+    }
+
+    /// Whether a field with this response key is selected at this level
+    /// (fragments flattened).
+    pub fn selects_key(&self, key: &Name) -> bool {
+        self.fields_flat().iter().any(|f| f.response_key == *key)
+    }
+
     fn fields_flat(&self) -> Vec<&FieldItem> {
         let mut out = Vec::new();
         for item in &self.items {

@@ -197,18 +197,11 @@ fn unions_and_interfaces_explode_into_possible_types() {
     Fetch(service: "a") {
       query { media { __typename ... on Book { title __typename id } ... on Movie { length } } shapes { __typename ... on Square { id __typename } } }
     },
-    Parallel {
-      Flatten(path: "media.@") {
-        Fetch(service: "b") {
-          { __typename id } =>
-          query($representations: [_Any!]!) { _entities(representations: $representations) { ... on Book { reviews } } }
-        },
-      },
-      Flatten(path: "shapes.@") {
-        Fetch(service: "b") {
-          { __typename id } =>
-          query($representations: [_Any!]!) { _entities(representations: $representations) { ... on Square { side } } }
-        },
+    Flatten(path: "media.@", path: "shapes.@") {
+      Fetch(service: "b") {
+        on Book { __typename id } =>
+        on Square { __typename id } =>
+        query($representations: [_Any!]!) { _entities(representations: $representations) { ... on Book { reviews } ... on Square { side } } }
       },
     },
   },
@@ -514,4 +507,181 @@ type T @join__type(graph: A, key: "id") @join__type(graph: B, key: "id") {
     let on = plan_operation(&parsed, &document, &operation, &[true]).unwrap();
     assert_eq!(fetch_counts(&on)["b"], 1, "label on: b serves it\n{on}");
     assert!(on.to_string().contains("... on T { v }"), "{on}");
+}
+
+#[test]
+fn entity_fetches_to_one_subgraph_at_one_level_share_one_request() {
+    assert_eq!(
+        plan("{ users { id reviews { body } } topProducts(first: 2) { upc reviews { body } } }"),
+        r#"QueryPlan {
+  Sequence {
+    Parallel {
+      Fetch(service: "accounts") {
+        query { users { id __typename } }
+      },
+      Fetch(service: "products") {
+        query { topProducts(first: 2) { upc __typename } }
+      },
+    },
+    Flatten(path: "users.@", path: "topProducts.@") {
+      Fetch(service: "reviews") {
+        on User { __typename id } =>
+        on Product { __typename upc } =>
+        query($representations: [_Any!]!) { _entities(representations: $representations) { ... on User { reviews { body } } ... on Product { reviews { body } } } }
+      },
+    },
+  },
+}"#
+    );
+}
+
+#[test]
+fn the_deep_benchmark_query_needs_one_fetch_per_subgraph_and_level() {
+    let query = include_str!("../../../../bench/queries/deep.graphql");
+    let plan = plan_on(DEMO, query).unwrap();
+    let counts = fetch_counts(&plan);
+    // accounts: users, then authors at two paths; products: topProducts,
+    // then products at three paths (one nested under another, but the
+    // products fetch does not select `reviews`, the key between them);
+    // reviews: users' and topProducts' reviews; inventory: topProducts'
+    // shipping estimates, then every other product's stock and estimate.
+    assert_eq!(counts["accounts"], 2, "{plan}");
+    assert_eq!(counts["products"], 2, "{plan}");
+    assert_eq!(counts["reviews"], 1, "{plan}");
+    assert_eq!(counts["inventory"], 2, "{plan}");
+    assert!(
+        plan.to_string().contains(r#"Flatten(path: "users.@.reviews.@.product", path: "users.@.reviews.@.product.reviews.@.author.reviews.@.product", path: "topProducts.@.reviews.@.author.reviews.@.product")"#),
+        "{plan}"
+    );
+}
+
+/// Hand-built entity groups on the demo supergraph for [`merge_sets`].
+fn entity_group(
+    type_name: &str,
+    path: &str,
+    representation: &[&str],
+    fields: &[&str],
+) -> build::Group {
+    let name = |n: &str| Name::new(n).unwrap();
+    let mut rep = Selection::default();
+    for field in representation {
+        rep.add_field(&name(field), &name(field), &[], &Default::default(), false);
+    }
+    let mut selection = Selection::default();
+    for field in fields {
+        let index =
+            selection.add_field(&name(field), &name(field), &[], &Default::default(), false);
+        selection.set_type(index, "String".to_owned());
+    }
+    build::Group {
+        graph: 0,
+        kind: GroupKind::Entity {
+            type_name: name(type_name),
+            path: path
+                .split('.')
+                .map(|p| {
+                    if p == "@" {
+                        PathElem::List
+                    } else {
+                        PathElem::Key(name(p))
+                    }
+                })
+                .collect(),
+            representation: rep,
+        },
+        selection,
+        deps: Default::default(),
+        parent: None,
+        renames: Vec::new(),
+        chunk: 0,
+    }
+}
+
+#[test]
+fn fetches_merge_only_when_no_answer_can_change() {
+    let sdl = DEMO.replace("# JOIN_PRELUDE\n", crate::supergraph::JOIN_PRELUDE);
+    let supergraph = Supergraph::parse(&sdl).unwrap();
+    // One type, the same representation: merged.
+    let groups = vec![
+        entity_group("Product", "a.@", &["upc"], &["name"]),
+        entity_group("Product", "b.@", &["upc"], &["price"]),
+    ];
+    assert_eq!(
+        merge_sets(&supergraph, &groups, vec![0, 1]),
+        vec![vec![0, 1]]
+    );
+    // One type, representations differ (a requirement): the fragment would
+    // apply to both, so the fields needing the requirement stay apart.
+    let groups = vec![
+        entity_group("Product", "a.@", &["upc"], &["name"]),
+        entity_group("Product", "b.@", &["upc", "price"], &["shippingEstimate"]),
+    ];
+    assert_eq!(
+        merge_sets(&supergraph, &groups, vec![0, 1]),
+        vec![vec![0], vec![1]]
+    );
+    let name = |n: &str| Name::new(n).unwrap();
+    // Two types: merged (a shared key of one subgraph type is fine); but
+    // not with a group of another subgraph.
+    let mut groups = vec![
+        entity_group("Product", "a.@", &["upc"], &["name"]),
+        entity_group("User", "b.@", &["id"], &["name"]),
+        entity_group("User", "c.@", &["id"], &["name"]),
+    ];
+    groups[2].graph = 1;
+    assert_eq!(
+        merge_sets(&supergraph, &groups, vec![0, 1, 2]),
+        vec![vec![0, 1], vec![2]]
+    );
+    // Two types sharing a key whose subgraph type was not recorded: the
+    // types could differ, so no merge.
+    let mut groups = vec![
+        entity_group("Product", "a.@", &["upc"], &[]),
+        entity_group("User", "b.@", &["id"], &[]),
+    ];
+    for group in &mut groups {
+        group
+            .selection
+            .add_field(&name("id"), &name("id"), &[], &Default::default(), false);
+    }
+    assert_eq!(
+        merge_sets(&supergraph, &groups, vec![0, 1]),
+        vec![vec![0], vec![1]]
+    );
+    // A nested path under a merged one: fine unless the fetch selects the
+    // key leading to it (merging would add the objects the executor is
+    // about to fill).
+    let groups = vec![
+        entity_group("Product", "a.@", &["upc"], &["name"]),
+        entity_group("User", "a.@.reviews.@.author", &["id"], &["name"]),
+    ];
+    assert_eq!(
+        merge_sets(&supergraph, &groups, vec![0, 1]),
+        vec![vec![0, 1]]
+    );
+    let groups = vec![
+        entity_group("Product", "a.@", &["upc"], &["reviews"]),
+        entity_group("User", "a.@.reviews.@.author", &["id"], &["name"]),
+    ];
+    assert_eq!(
+        merge_sets(&supergraph, &groups, vec![0, 1]),
+        vec![vec![0], vec![1]]
+    );
+    // One response key with two meanings (an alias over another field).
+    let mut groups = vec![
+        entity_group("Product", "a.@", &["upc"], &["name"]),
+        entity_group("User", "b.@", &["id"], &[]),
+    ];
+    let index = groups[1].selection.add_field(
+        &name("name"),
+        &name("username"),
+        &[],
+        &Default::default(),
+        false,
+    );
+    groups[1].selection.set_type(index, "String".to_owned());
+    assert_eq!(
+        merge_sets(&supergraph, &groups, vec![0, 1]),
+        vec![vec![0], vec![1]]
+    );
 }
