@@ -21,7 +21,7 @@ use crate::subgraph::{SubgraphRequest, SubgraphRequestBody};
 #[derive(Debug, Default)]
 pub(super) struct FetchOutcome {
     /// The response `data`, when there is some.
-    pub(super) data: Option<Value>,
+    pub(super) data: Option<super::data::Value>,
     /// Errors, with `extensions.serviceName` set and subgraph locations removed.
     pub(super) errors: Vec<GraphqlError>,
 }
@@ -156,7 +156,7 @@ pub(super) async fn send(
 #[derive(serde::Deserialize)]
 struct SubgraphBody {
     #[serde(default)]
-    data: Option<Value>,
+    data: Option<super::data::Value>,
     #[serde(default)]
     errors: Option<Vec<Value>>,
 }
@@ -167,12 +167,13 @@ impl SubgraphBody {
     /// fetch of `n` representations `_entities` a list of `n` items (or
     /// null with errors).
     fn well_formed(&self, entities: Option<usize>) -> bool {
+        use super::data::Value as Data;
         let data = match (&self.data, entities) {
             (None, _) => true,
-            (Some(Value::Object(_)), None) => true,
-            (Some(Value::Object(data)), Some(n)) => match data.get("_entities") {
-                Some(Value::Array(items)) => items.len() == n,
-                None | Some(Value::Null) => self.errors.is_some(),
+            (Some(Data::Object(_)), None) => true,
+            (Some(Data::Object(data)), Some(n)) => match data.get("_entities") {
+                Some(Data::Array(items)) => items.len() == n,
+                None | Some(Data::Null) => self.errors.is_some(),
                 Some(_) => false,
             },
             (Some(_), _) => false,

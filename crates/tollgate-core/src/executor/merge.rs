@@ -3,14 +3,33 @@
 //! (`a.@.b`) in a fixed order, read-only to build representations and
 //! mutably to merge the entities back.
 
-use serde_json::{Map, Value};
-
 use apollo_compiler::Name;
 
+use super::data::{Object, Value};
 use crate::planner::PathElem;
 
+/// One step of a concrete response path while visiting: a key of the plan's
+/// path or a list index (turned into JSON only when an error needs it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Step<'p> {
+    /// An object key.
+    Key(&'p str),
+    /// A list index.
+    Index(usize),
+}
+
+impl Step<'_> {
+    /// The step as a JSON path element.
+    pub fn to_json(self) -> serde_json::Value {
+        match self {
+            Step::Key(key) => serde_json::Value::String(key.to_owned()),
+            Step::Index(index) => serde_json::Value::from(index),
+        }
+    }
+}
+
 /// Called with each object found at a path and its concrete response path.
-pub type ObjectVisitor<'v, 'a> = dyn FnMut(&'a Map<String, Value>, &[Value]) + 'v;
+pub type ObjectVisitor<'v, 'a, 'p> = dyn FnMut(&'a Object, &[Step<'p>]) + 'v;
 
 /// Merges `source` into `target`: objects key by key (recursively), lists
 /// item by item, anything else replaced.
@@ -33,21 +52,14 @@ pub fn deep_merge(target: &mut Value, source: Value) {
 }
 
 /// Merges the entries of one object into another.
-pub fn merge_objects(target: &mut Map<String, Value>, source: Map<String, Value>) {
-    for (key, value) in source {
-        match target.get_mut(&key) {
-            Some(existing) => {
-                if existing.is_null() {
-                    *existing = value;
-                } else {
-                    deep_merge(existing, value);
-                }
-            }
-            None => {
-                target.insert(key, value);
-            }
+pub fn merge_objects(target: &mut Object, source: Object) {
+    target.merge_with(source, |existing, value| {
+        if existing.is_null() {
+            *existing = value;
+        } else {
+            deep_merge(existing, value);
         }
-    }
+    });
 }
 
 /// Renames aliased keys back to the client's keys, everywhere in `value`.
@@ -61,9 +73,7 @@ pub fn rename_keys(value: &mut Value, renames: &[(Name, Name)], depth: usize) {
                 if let Some(moved) = object.remove(alias.as_str()) {
                     match object.get_mut(key.as_str()) {
                         Some(existing) => deep_merge(existing, moved),
-                        None => {
-                            object.insert(key.as_str().to_owned(), moved);
-                        }
+                        None => object.insert(key.as_str(), moved),
                     }
                 }
             }
@@ -82,11 +92,11 @@ pub fn rename_keys(value: &mut Value, renames: &[(Name, Name)], depth: usize) {
 
 /// Visits every object at `path` (nulls and non-objects skipped), with its
 /// concrete response path.
-pub fn visit<'a>(
+pub fn visit<'a, 'p>(
     value: &'a Value,
-    path: &[PathElem],
-    concrete: &mut Vec<Value>,
-    visit_object: &mut ObjectVisitor<'_, 'a>,
+    path: &'p [PathElem],
+    concrete: &mut Vec<Step<'p>>,
+    visit_object: &mut ObjectVisitor<'_, 'a, 'p>,
 ) {
     match path.split_first() {
         None => match value {
@@ -95,7 +105,7 @@ pub fn visit<'a>(
             // entities the plan flattened once): visit every item.
             Value::Array(items) => {
                 for (index, item) in items.iter().enumerate() {
-                    concrete.push(Value::from(index));
+                    concrete.push(Step::Index(index));
                     visit(item, path, concrete, visit_object);
                     concrete.pop();
                 }
@@ -104,7 +114,7 @@ pub fn visit<'a>(
         },
         Some((PathElem::Key(key), rest)) => {
             if let Some(next) = value.as_object().and_then(|o| o.get(key.as_str())) {
-                concrete.push(Value::String(key.as_str().to_owned()));
+                concrete.push(Step::Key(key.as_str()));
                 visit(next, rest, concrete, visit_object);
                 concrete.pop();
             }
@@ -112,7 +122,7 @@ pub fn visit<'a>(
         Some((PathElem::List, rest)) => {
             if let Value::Array(items) = value {
                 for (index, item) in items.iter().enumerate() {
-                    concrete.push(Value::from(index));
+                    concrete.push(Step::Index(index));
                     visit(item, rest, concrete, visit_object);
                     concrete.pop();
                 }
@@ -122,11 +132,7 @@ pub fn visit<'a>(
 }
 
 /// Visits the same objects as [`visit`], in the same order, mutably.
-pub fn visit_mut(
-    value: &mut Value,
-    path: &[PathElem],
-    visit_object: &mut dyn FnMut(&mut Map<String, Value>),
-) {
+pub fn visit_mut(value: &mut Value, path: &[PathElem], visit_object: &mut dyn FnMut(&mut Object)) {
     match path.split_first() {
         None => match value {
             Value::Object(object) => visit_object(object),
@@ -155,35 +161,47 @@ pub fn visit_mut(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn json(value: serde_json::Value) -> Value {
+        Value::from(value)
+    }
 
     #[test]
     fn deep_merge_combines_objects_and_lists() {
-        let mut target = json!({"a": {"x": 1}, "l": [{"id": 1}, {"id": 2}], "n": null});
+        let mut target =
+            json(serde_json::json!({"a": {"x": 1}, "l": [{"id": 1}, {"id": 2}], "n": null}));
         deep_merge(
             &mut target,
-            json!({"a": {"y": 2}, "l": [{"v": "a"}, {"v": "b"}], "n": {"z": 3}}),
+            json(serde_json::json!({"a": {"y": 2}, "l": [{"v": "a"}, {"v": "b"}], "n": {"z": 3}})),
         );
         assert_eq!(
             target,
-            json!({"a": {"x": 1, "y": 2}, "l": [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}], "n": {"z": 3}})
+            json(
+                serde_json::json!({"a": {"x": 1, "y": 2}, "l": [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}], "n": {"z": 3}})
+            )
         );
     }
 
     #[test]
     fn aliases_are_renamed_back_at_every_depth() {
         let renames = vec![(Name::new("_tg_id_1").unwrap(), Name::new("id").unwrap())];
-        let mut data = json!({"a": [{"__typename": "Admin", "_tg_id_1": null, "n": {"_tg_id_1": "x"}}, {"id": "u"}]});
+        let mut data = json(
+            serde_json::json!({"a": [{"__typename": "Admin", "_tg_id_1": null, "n": {"_tg_id_1": "x"}}, {"id": "u"}]}),
+        );
         rename_keys(&mut data, &renames, 0);
         assert_eq!(
             data,
-            json!({"a": [{"__typename": "Admin", "n": {"id": "x"}, "id": null}, {"id": "u"}]})
+            json(
+                serde_json::json!({"a": [{"__typename": "Admin", "n": {"id": "x"}, "id": null}, {"id": "u"}]})
+            )
         );
     }
 
     #[test]
     fn visits_objects_along_a_path_in_order() {
-        let data = json!({"top": [{"r": [{"id": 1}, null, {"id": 2}]}, {"r": [{"id": 3}]}, null]});
+        let data = json(
+            serde_json::json!({"top": [{"r": [{"id": 1}, null, {"id": 2}]}, {"r": [{"id": 3}]}, null]}),
+        );
         let path = vec![
             PathElem::Key(Name::new("top").unwrap()),
             PathElem::List,
@@ -192,22 +210,26 @@ mod tests {
         ];
         let mut seen = Vec::new();
         visit(&data, &path, &mut Vec::new(), &mut |object, concrete| {
-            seen.push((object["id"].clone(), concrete.to_vec()));
+            seen.push((
+                object.get("id").cloned().unwrap_or_default().to_json(),
+                concrete.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
+            ));
         });
+        use serde_json::json as j;
         assert_eq!(
             seen,
             vec![
-                (json!(1), vec![json!("top"), json!(0), json!("r"), json!(0)]),
-                (json!(2), vec![json!("top"), json!(0), json!("r"), json!(2)]),
-                (json!(3), vec![json!("top"), json!(1), json!("r"), json!(0)]),
+                (j!(1), vec![j!("top"), j!(0), j!("r"), j!(0)]),
+                (j!(2), vec![j!("top"), j!(0), j!("r"), j!(2)]),
+                (j!(3), vec![j!("top"), j!(1), j!("r"), j!(0)]),
             ]
         );
         let mut data = data;
         let mut n = 0;
         visit_mut(&mut data, &path, &mut |object| {
             n += 1;
-            object.insert("n".into(), json!(n));
+            object.insert("n", json(serde_json::json!(n)));
         });
-        assert_eq!(data["top"][1]["r"][0]["n"], json!(3));
+        assert_eq!(data.to_json()["top"][1]["r"][0]["n"], serde_json::json!(3));
     }
 }

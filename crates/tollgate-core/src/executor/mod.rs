@@ -3,6 +3,7 @@
 //! introspection locally, then [`shape`]s the tree into exactly the
 //! response the client asked for.
 
+pub mod data;
 mod fetch;
 pub mod merge;
 mod shape;
@@ -25,7 +26,7 @@ use fetch::FetchOutcome;
 
 /// The response being assembled.
 struct State {
-    data: Value,
+    data: data::Value,
     errors: Vec<GraphqlError>,
 }
 
@@ -46,7 +47,7 @@ pub async fn execute(
         _ => Map::new(),
     };
     let mut state = State {
-        data: Value::Object(Map::new()),
+        data: data::Value::Object(data::Object::new()),
         errors: Vec::new(),
     };
     if let Some(node) = &plan_from.plan.node {
@@ -167,7 +168,8 @@ impl Run<'_> {
                             &input.path,
                             &mut Vec::new(),
                             &mut |object, concrete| {
-                                let typename = object.get("__typename").and_then(Value::as_str);
+                                let typename =
+                                    object.get("__typename").and_then(data::Value::as_str);
                                 // Objects of the entity type, or of an implementation
                                 // when the entity type is an interface (object).
                                 let slot = if typename.is_none_or(|t| matches(&entity.type_name, t))
@@ -185,7 +187,9 @@ impl Run<'_> {
                                             let text = rep.to_string();
                                             *seen.entry(text).or_insert_with(|| {
                                                 item.representations.push(rep);
-                                                item.paths.push(concrete.to_vec());
+                                                item.paths.push(
+                                                    concrete.iter().map(|s| s.to_json()).collect(),
+                                                );
                                                 item.representations.len() - 1
                                             })
                                         },
@@ -245,8 +249,8 @@ fn apply_root(state: &mut State, outcome: FetchOutcome) {
 
 fn apply_entities(state: &mut State, item: &Pending<'_>, outcome: FetchOutcome) {
     let mut entities = match outcome.data {
-        Some(Value::Object(mut data)) => match data.remove("_entities") {
-            Some(Value::Array(entities)) => entities,
+        Some(data::Value::Object(mut data)) => match data.remove("_entities") {
+            Some(data::Value::Array(entities)) => entities,
             _ => Vec::new(),
         },
         _ => Vec::new(),
@@ -294,7 +298,7 @@ fn apply_entities(state: &mut State, item: &Pending<'_>, outcome: FetchOutcome) 
             } else {
                 entities[slot].clone()
             };
-            if let Value::Object(entity) = entity {
+            if let data::Value::Object(entity) = entity {
                 merge::merge_objects(object, entity);
             }
         });
@@ -340,7 +344,7 @@ fn introspect(
     }
     if let Some(data) = partial.data {
         let data = serde_json::to_value(data).map_err(InternalError::from)?;
-        merge::deep_merge(&mut state.data, data);
+        merge::deep_merge(&mut state.data, data::Value::from(data));
     }
     Ok(())
 }

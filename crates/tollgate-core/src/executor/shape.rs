@@ -16,6 +16,7 @@ use apollo_compiler::{Name, Node, Schema};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
+use super::data::{Object, Value as Data};
 use crate::response::GraphqlError;
 
 /// Shapes `data` for `operation`; returns the response's `data` value
@@ -26,7 +27,7 @@ pub(super) fn shape(
     operation: &Operation,
     variables: &Valid<JsonMap>,
     denied: &HashSet<usize>,
-    data: &Value,
+    data: &Data,
     errors: &mut Vec<GraphqlError>,
 ) -> Value {
     let had_errors = !errors.is_empty();
@@ -40,7 +41,7 @@ pub(super) fn shape(
         path: Vec::new(),
     };
     let root = operation.selection_set.ty.clone();
-    let empty = Map::new();
+    let empty = Object::new();
     let object = data.as_object().unwrap_or(&empty);
     match shaper.object(&root, &[&operation.selection_set], object) {
         Some(map) => Value::Object(map),
@@ -68,7 +69,7 @@ impl<'a> Shaper<'a> {
         &mut self,
         type_name: &Name,
         sets: &[&'a SelectionSet],
-        data: &Map<String, Value>,
+        data: &Object,
     ) -> Option<Map<String, Value>> {
         let mut fields: IndexMap<&'a Name, Vec<&'a Node<Field>>> = IndexMap::new();
         let mut visited = HashSet::new();
@@ -88,7 +89,9 @@ impl<'a> Shaper<'a> {
             if first.name == "__schema" || first.name == "__type" {
                 out.insert(
                     key.as_str().to_owned(),
-                    data.get(key.as_str()).cloned().unwrap_or(Value::Null),
+                    data.get(key.as_str())
+                        .map(Data::to_json)
+                        .unwrap_or(Value::Null),
                 );
                 continue;
             }
@@ -130,10 +133,10 @@ impl<'a> Shaper<'a> {
         ty: &ast::Type,
         parent: &Name,
         fields: &[&'a Node<Field>],
-        value: Option<&Value>,
+        value: Option<&Data>,
     ) -> Option<Value> {
         let completed = match value {
-            None | Some(Value::Null) => None,
+            None | Some(Data::Null) => None,
             Some(value) => self.non_null_value(ty, parent, fields, value),
         };
         match completed {
@@ -154,11 +157,11 @@ impl<'a> Shaper<'a> {
         ty: &ast::Type,
         parent: &Name,
         fields: &[&'a Node<Field>],
-        value: &Value,
+        value: &Data,
     ) -> Option<Value> {
         match ty {
             ast::Type::List(inner) | ast::Type::NonNullList(inner) => {
-                let Value::Array(items) = value else {
+                let Data::Array(items) = value else {
                     self.invalid(parent, &fields[0].name);
                     return None;
                 };
@@ -174,7 +177,7 @@ impl<'a> Shaper<'a> {
             ast::Type::Named(name) | ast::Type::NonNullNamed(name) => {
                 match self.schema.types.get(name) {
                     Some(ExtendedType::Object(_)) => {
-                        let Value::Object(object) = value else {
+                        let Data::Object(object) = value else {
                             self.invalid(parent, &fields[0].name);
                             return None;
                         };
@@ -183,11 +186,11 @@ impl<'a> Shaper<'a> {
                         self.object(name, &sets, object).map(Value::Object)
                     }
                     Some(ExtendedType::Interface(_) | ExtendedType::Union(_)) => {
-                        let Value::Object(object) = value else {
+                        let Data::Object(object) = value else {
                             self.invalid(parent, &fields[0].name);
                             return None;
                         };
-                        let typename = object.get("__typename").and_then(Value::as_str);
+                        let typename = object.get("__typename").and_then(Data::as_str);
                         // An object from an `@interfaceObject` subgraph whose
                         // concrete type the operation did not need keeps the
                         // interface's name: shape it on the interface.
@@ -210,13 +213,13 @@ impl<'a> Shaper<'a> {
                     Some(ExtendedType::Enum(enum_)) => {
                         let known = value.as_str().is_some_and(|v| enum_.values.contains_key(v));
                         if known {
-                            Some(value.clone())
+                            Some(value.to_json())
                         } else {
                             self.invalid(parent, &fields[0].name);
                             None
                         }
                     }
-                    _ => Some(value.clone()),
+                    _ => Some(value.to_json()),
                 }
             }
         }

@@ -12,6 +12,8 @@ use apollo_compiler::executable::{self, SelectionSet};
 use apollo_compiler::{Name, Node};
 use serde_json::{Map, Value as Json};
 
+use crate::executor::data;
+
 /// An ordered selection of fields and inline fragments.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Selection {
@@ -406,7 +408,7 @@ impl Selection {
     /// whether an inline fragment's type condition applies to a `__typename`.
     pub fn project(
         &self,
-        object: &Map<String, Json>,
+        object: &data::Object,
         matches: &dyn Fn(&str, &str) -> bool,
     ) -> Option<Json> {
         let mut out = Map::new();
@@ -416,7 +418,7 @@ impl Selection {
 
     fn project_into(
         &self,
-        object: &Map<String, Json>,
+        object: &data::Object,
         matches: &dyn Fn(&str, &str) -> bool,
         out: &mut Map<String, Json>,
     ) -> Option<()> {
@@ -426,11 +428,11 @@ impl Selection {
                     let value = object.get(field.response_key.as_str())?;
                     let projected = match &field.selection {
                         Some(nested) => project_value(nested, value, matches)?,
-                        None => value.clone(),
+                        None => value.to_json(),
                     };
                     // Representations name fields, whatever key they were fetched under.
                     match out.get_mut(field.name.as_str()) {
-                        Some(existing) => crate::executor::merge::deep_merge(existing, projected),
+                        Some(existing) => json_merge(existing, projected),
                         None => {
                             out.insert(field.name.as_str().to_owned(), projected);
                         }
@@ -441,7 +443,7 @@ impl Selection {
                         None => true,
                         Some(condition) => object
                             .get("__typename")
-                            .and_then(Json::as_str)
+                            .and_then(data::Value::as_str)
                             .is_some_and(|t| matches(condition, t)),
                     };
                     if applies {
@@ -456,18 +458,42 @@ impl Selection {
 
 fn project_value(
     selection: &Selection,
-    value: &Json,
+    value: &data::Value,
     matches: &dyn Fn(&str, &str) -> bool,
 ) -> Option<Json> {
     match value {
-        Json::Null => Some(Json::Null),
-        Json::Array(items) => items
+        data::Value::Null => Some(Json::Null),
+        data::Value::Array(items) => items
             .iter()
             .map(|item| project_value(selection, item, matches))
             .collect::<Option<Vec<_>>>()
             .map(Json::Array),
-        Json::Object(object) => selection.project(object, matches),
+        data::Value::Object(object) => selection.project(object, matches),
         _ => None,
+    }
+}
+
+/// Merges two projections of one field (selected under two keys): objects
+/// key by key, lists item by item.
+fn json_merge(target: &mut Json, source: Json) {
+    match (target, source) {
+        (Json::Object(target), Json::Object(source)) => {
+            for (key, value) in source {
+                match target.get_mut(&key) {
+                    Some(existing) => json_merge(existing, value),
+                    None => {
+                        target.insert(key, value);
+                    }
+                }
+            }
+        }
+        (Json::Array(target), Json::Array(source)) => {
+            for (slot, item) in target.iter_mut().zip(source) {
+                json_merge(slot, item);
+            }
+        }
+        (_, Json::Null) => {}
+        (target, source) => *target = source,
     }
 }
 
