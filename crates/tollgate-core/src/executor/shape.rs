@@ -305,3 +305,476 @@ impl<'a> Shaper<'a> {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apollo_compiler::executable::Fragment;
+    use serde_json::json;
+
+    const SDL: &str = r#"
+        type Query {
+          me: User!
+          node: Node
+          nodes: [Node!]
+          a: [Node]
+          b: [Node]
+          things: [Thing]
+          items: [Item]
+          strictItems: [Item!]!
+          color: Color
+          colors: [Color!]
+          secret: String
+          secretStrict: String!
+        }
+        interface Node { id: ID! }
+        type User implements Node {
+          id: ID!
+          name: String
+          email: String!
+          friends: [User!]
+          color: Color
+        }
+        type Product implements Node {
+          id: ID!
+          upc: String!
+          price: Int
+          owner: User
+        }
+        union Thing = User | Product
+        type Item { label: String, tags: [Tag!]! }
+        type Tag { label: String! }
+        enum Color { RED GREEN }
+    "#;
+
+    struct Case {
+        schema: Valid<Schema>,
+        document: Valid<ExecutableDocument>,
+    }
+
+    impl Case {
+        fn new(query: &str) -> Self {
+            let schema = Schema::parse_and_validate(SDL, "schema.graphql").unwrap();
+            let document =
+                ExecutableDocument::parse_and_validate(&schema, query, "query.graphql").unwrap();
+            Self { schema, document }
+        }
+
+        /// Field nodes named `name` anywhere in the document.
+        fn fields_named(&self, name: &str) -> HashSet<usize> {
+            fn walk(set: &SelectionSet, name: &str, out: &mut HashSet<usize>) {
+                for selection in &set.selections {
+                    match selection {
+                        Selection::Field(f) => {
+                            if f.name == name {
+                                out.insert(crate::authorization::field_id(f));
+                            }
+                            walk(&f.selection_set, name, out);
+                        }
+                        Selection::InlineFragment(i) => walk(&i.selection_set, name, out),
+                        Selection::FragmentSpread(_) => {}
+                    }
+                }
+            }
+            let mut out = HashSet::new();
+            for operation in self.document.operations.iter() {
+                walk(&operation.selection_set, name, &mut out);
+            }
+            for fragment in self.document.fragments.values() {
+                let fragment: &Node<Fragment> = fragment;
+                walk(&fragment.selection_set, name, &mut out);
+            }
+            out
+        }
+
+        fn run(
+            &self,
+            variables: Value,
+            denied: &HashSet<usize>,
+            data: Value,
+            errors: &mut Vec<GraphqlError>,
+        ) -> Value {
+            let operation = self.document.operations.get(None).unwrap();
+            let variables: JsonMap = serde_json::from_value(variables).unwrap();
+            let variables = apollo_compiler::request::coerce_variable_values(
+                &self.schema,
+                operation,
+                &variables,
+            )
+            .unwrap();
+            shape(
+                &self.schema,
+                &self.document,
+                operation,
+                &variables,
+                denied,
+                &data,
+                errors,
+            )
+        }
+
+        fn shape(&self, variables: Value, data: Value) -> (Value, Vec<Value>) {
+            let mut errors = Vec::new();
+            let out = self.run(variables, &HashSet::new(), data, &mut errors);
+            (out, errors_json(&errors))
+        }
+    }
+
+    fn errors_json(errors: &[GraphqlError]) -> Vec<Value> {
+        errors
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect()
+    }
+
+    fn validation_error(message: &str, path: Value) -> Value {
+        json!({
+            "message": message,
+            "path": path,
+            "extensions": {"code": "RESPONSE_VALIDATION_FAILED"},
+        })
+    }
+
+    #[test]
+    fn fields_follow_the_runtime_type_of_each_list_item() {
+        let case = Case::new(
+            "query($withName: Boolean!) {
+               nodes {
+                 kind: __typename
+                 ... on User { name @include(if: $withName) id }
+                 ... on Product { upc ident: id }
+                 ...ProductPrice
+               }
+             }
+             fragment ProductPrice on Product { price }",
+        );
+        let data = json!({"nodes": [
+            {"__typename": "User", "id": "u1", "name": "Ann", "extra": 1},
+            {"__typename": "Product", "ident": "p1", "upc": "x", "price": 3, "id": "p1"},
+            {"__typename": "User", "id": "u2", "name": "Bob"},
+            {"__typename": "Product", "ident": "p2", "upc": "y", "price": null},
+        ]});
+        let (out, errors) = case.shape(json!({"withName": true}), data.clone());
+        assert_eq!(errors, Vec::<Value>::new());
+        assert_eq!(
+            serde_json::to_string(&out).unwrap(),
+            serde_json::to_string(&json!({"nodes": [
+                {"kind": "User", "name": "Ann", "id": "u1"},
+                {"kind": "Product", "upc": "x", "ident": "p1", "price": 3},
+                {"kind": "User", "name": "Bob", "id": "u2"},
+                {"kind": "Product", "upc": "y", "ident": "p2", "price": null},
+            ]}))
+            .unwrap()
+        );
+        let (out, _) = case.shape(json!({"withName": false}), data);
+        assert_eq!(
+            out["nodes"],
+            json!([
+                {"kind": "User", "id": "u1"},
+                {"kind": "Product", "upc": "x", "ident": "p1", "price": 3},
+                {"kind": "User", "id": "u2"},
+                {"kind": "Product", "upc": "y", "ident": "p2", "price": null},
+            ])
+        );
+    }
+
+    #[test]
+    fn the_same_type_under_different_selections_keeps_each_selection() {
+        // `a` and `b` hold objects of the same runtime types with different
+        // selections; so do `me.friends` and the friends of `node`.
+        let case = Case::new(
+            "{
+               a { ... on User { name } ... on Product { upc } }
+               b { id ... on User { email } }
+               me { friends { name } }
+               me { id }
+               node { ... on User { friends { id email } } }
+             }",
+        );
+        let user = json!({"__typename": "User", "id": "u1", "name": "Ann", "email": "a@x"});
+        let product = json!({"__typename": "Product", "id": "p1", "upc": "x"});
+        let (out, errors) = case.shape(
+            json!({}),
+            json!({
+                "a": [user, product],
+                "b": [user, product],
+                "me": {"id": "me", "friends": [user]},
+                "node": {"__typename": "User", "friends": [user, user]},
+            }),
+        );
+        assert_eq!(errors, Vec::<Value>::new());
+        assert_eq!(
+            serde_json::to_string(&out).unwrap(),
+            serde_json::to_string(&json!({
+                "a": [{"name": "Ann"}, {"upc": "x"}],
+                "b": [{"id": "u1", "email": "a@x"}, {"id": "p1"}],
+                "me": {"friends": [{"name": "Ann"}], "id": "me"},
+                "node": {"friends": [{"id": "u1", "email": "a@x"}, {"id": "u1", "email": "a@x"}]},
+            }))
+            .unwrap()
+        );
+    }
+
+    #[test]
+    fn a_null_deep_in_a_list_propagates_to_the_nearest_nullable_parent() {
+        let case = Case::new("{ items { label tags { label } } }");
+        let tag = json!({"label": "t"});
+        let (out, errors) = case.shape(
+            json!({}),
+            json!({"items": [
+                {"label": "0", "tags": [tag]},
+                {"label": "1", "tags": [tag, tag]},
+                {"label": "2", "tags": [tag, {"label": null}, {"label": null}]},
+                {"label": "3", "tags": []},
+            ]}),
+        );
+        assert_eq!(
+            out,
+            json!({"items": [
+                {"label": "0", "tags": [{"label": "t"}]},
+                {"label": "1", "tags": [{"label": "t"}, {"label": "t"}]},
+                null,
+                {"label": "3", "tags": []},
+            ]})
+        );
+        assert_eq!(
+            errors,
+            vec![validation_error(
+                "Cannot return null for non-nullable field Tag.label.",
+                json!(["items", 2, "tags", 1, "label"]),
+            )]
+        );
+    }
+
+    #[test]
+    fn a_null_in_a_non_null_root_field_nulls_data() {
+        let case = Case::new("{ color strictItems { tags { label } } }");
+        let (out, errors) = case.shape(
+            json!({}),
+            json!({"color": "RED", "strictItems": [{"tags": [{"label": "a"}]}, {"tags": null}]}),
+        );
+        assert_eq!(out, Value::Null);
+        assert_eq!(
+            errors,
+            vec![validation_error(
+                "Cannot return null for non-nullable field Item.tags.",
+                json!(["strictItems", 1, "tags"]),
+            )]
+        );
+        // `me: User!` absent without fetch errors.
+        let case = Case::new("{ me { id } }");
+        let (out, errors) = case.shape(json!({}), json!({}));
+        assert_eq!(out, Value::Null);
+        assert_eq!(
+            errors,
+            vec![validation_error(
+                "Cannot return null for non-nullable field Query.me.",
+                json!(["me"]),
+            )]
+        );
+    }
+
+    #[test]
+    fn fetch_errors_cover_nulls_at_or_under_their_path() {
+        let case = Case::new("{ items { tags { label } } me { email } }");
+        let data = json!({
+            "items": [{"tags": [{"label": null}]}, {"tags": [{"label": null}]}],
+            "me": {"email": null},
+        });
+        let mut errors = vec![GraphqlError::new("boom", "SUBGRAPH_REQUEST_FAILED")
+            .with_path(vec![json!("items"), json!(1)])];
+        let out = case.run(json!({}), &HashSet::new(), data, &mut errors);
+        assert_eq!(out, Value::Null);
+        let errors = errors_json(&errors);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_eq!(
+            errors[1],
+            validation_error(
+                "Cannot return null for non-nullable field Tag.label.",
+                json!(["items", 0, "tags", 0, "label"]),
+            )
+        );
+        assert_eq!(
+            errors[2],
+            validation_error(
+                "Cannot return null for non-nullable field User.email.",
+                json!(["me", "email"]),
+            )
+        );
+        // With fetch errors, a missing value is explained by them.
+        let mut errors = vec![GraphqlError::new("boom", "SUBGRAPH_REQUEST_FAILED")];
+        let out = case.run(
+            json!({}),
+            &HashSet::new(),
+            json!({"items": null}),
+            &mut errors,
+        );
+        assert_eq!(out, Value::Null);
+        assert_eq!(errors.len(), 1);
+    }
+
+    #[test]
+    fn values_of_the_wrong_shape_are_invalid() {
+        let case =
+            Case::new("{ color colors things { ... on User { id } } a { id } items { label } }");
+        let (out, errors) = case.shape(
+            json!({}),
+            json!({
+                "color": "BLUE",
+                "colors": ["RED", "PURPLE"],
+                "things": [{"__typename": "User", "id": "u"}, {"__typename": "Tag"}, {"id": "x"}, 3],
+                "a": {"id": "not a list"},
+                "items": [{"label": "ok"}, "not an object"],
+            }),
+        );
+        assert_eq!(
+            out,
+            json!({
+                "color": null,
+                "colors": null,
+                "things": [{"id": "u"}, null, null, null],
+                "a": null,
+                "items": [{"label": "ok"}, null],
+            })
+        );
+        assert_eq!(
+            errors,
+            vec![
+                validation_error(
+                    "Invalid value found for field Query.color.",
+                    json!(["color"])
+                ),
+                validation_error(
+                    "Invalid value found for field Query.colors.",
+                    json!(["colors", 1])
+                ),
+                validation_error(
+                    "Invalid value found for field Query.things.",
+                    json!(["things", 1])
+                ),
+                validation_error(
+                    "Invalid value found for field Query.things.",
+                    json!(["things", 2])
+                ),
+                validation_error(
+                    "Invalid value found for field Query.things.",
+                    json!(["things", 3])
+                ),
+                validation_error("Invalid value found for field Query.a.", json!(["a"])),
+                validation_error(
+                    "Invalid value found for field Query.items.",
+                    json!(["items", 1])
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn objects_keeping_the_interface_name_are_shaped_on_the_interface() {
+        let case = Case::new("{ nodes { __typename id ... on Node { id } ... on User { name } } }");
+        let (out, errors) = case.shape(
+            json!({}),
+            json!({"nodes": [
+                {"__typename": "Node", "id": "n1", "name": "hidden"},
+                {"__typename": "User", "id": "u1", "name": "Ann"},
+                {"__typename": "Node", "id": "n2"},
+            ]}),
+        );
+        assert_eq!(errors, Vec::<Value>::new());
+        assert_eq!(
+            out,
+            json!({"nodes": [
+                {"__typename": "Node", "id": "n1"},
+                {"__typename": "User", "id": "u1", "name": "Ann"},
+                {"__typename": "Node", "id": "n2"},
+            ]})
+        );
+    }
+
+    #[test]
+    fn skip_and_include_follow_variables_and_literals() {
+        let case = Case::new(
+            "query($skip: Boolean = false, $show: Boolean!) {
+               me {
+                 id @skip(if: $skip)
+                 name @include(if: $show)
+                 ... @include(if: false) { email }
+                 ...Mail @skip(if: $show)
+               }
+             }
+             fragment Mail on User { email }",
+        );
+        let data = json!({"me": {"id": "1", "name": "Ann", "email": "a@x"}});
+        let (out, _) = case.shape(json!({"show": true}), data.clone());
+        assert_eq!(out, json!({"me": {"id": "1", "name": "Ann"}}));
+        let (out, _) = case.shape(json!({"skip": true, "show": false}), data);
+        assert_eq!(out, json!({"me": {"email": "a@x"}}));
+    }
+
+    #[test]
+    fn typename_and_introspection_are_answered_and_planner_fields_dropped() {
+        let case = Case::new(
+            "{ __typename t: __typename __schema { queryType { name } } me { __typename id } }",
+        );
+        let (out, errors) = case.shape(
+            json!({}),
+            json!({
+                "__schema": {"queryType": {"name": "Query"}, "raw": true},
+                "me": {"__typename": "User", "id": "1", "_tg_key": "k"},
+                "extra": 1,
+            }),
+        );
+        assert_eq!(errors, Vec::<Value>::new());
+        assert_eq!(
+            serde_json::to_string(&out).unwrap(),
+            serde_json::to_string(&json!({
+                "__typename": "Query",
+                "t": "Query",
+                "__schema": {"queryType": {"name": "Query"}, "raw": true},
+                "me": {"__typename": "User", "id": "1"},
+            }))
+            .unwrap()
+        );
+    }
+
+    #[test]
+    fn denied_fields_are_null_with_an_error_and_propagate() {
+        let case = Case::new("{ secret nodes { id ... on User { email name } } }");
+        let mut denied = case.fields_named("secret");
+        denied.extend(case.fields_named("email"));
+        let mut errors = Vec::new();
+        let out = case.run(
+            json!({}),
+            &denied,
+            json!({"nodes": [
+                {"__typename": "Product", "id": "p"},
+                {"__typename": "User", "id": "u", "name": "Ann"},
+            ]}),
+            &mut errors,
+        );
+        assert_eq!(out, json!({"secret": null, "nodes": null}));
+        let unauthorized = |path: Value| {
+            json!({
+                "message": "Unauthorized field or type",
+                "path": path,
+                "extensions": {"code": "UNAUTHORIZED_FIELD_OR_TYPE"},
+            })
+        };
+        assert_eq!(
+            errors_json(&errors),
+            vec![
+                unauthorized(json!(["secret"])),
+                unauthorized(json!(["nodes", 1, "email"])),
+            ]
+        );
+        let case = Case::new("{ secretStrict }");
+        let denied = case.fields_named("secretStrict");
+        let mut errors = Vec::new();
+        let out = case.run(json!({}), &denied, json!({}), &mut errors);
+        assert_eq!(out, Value::Null);
+        assert_eq!(
+            errors_json(&errors),
+            vec![unauthorized(json!(["secretStrict"]))]
+        );
+    }
+}
