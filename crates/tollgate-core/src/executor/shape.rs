@@ -4,17 +4,26 @@
 //! object's runtime type, planner-added fields (keys, requirements,
 //! `__typename`) left out — and applies the spec's null propagation: a null
 //! in a non-null position makes the nearest nullable parent null.
+//!
+//! CollectFields runs once per request for each selection and runtime type
+//! reached, not once per object: its result (a [`Plan`]: each field's
+//! response key, output type and what completing it takes) is kept in the
+//! field above it and reused for every object of a list. The response path
+//! is a stack of borrowed keys and indexes, turned into JSON only when an
+//! error needs it.
 
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashSet;
+use std::rc::Rc;
 
 use apollo_compiler::ast;
 use apollo_compiler::executable::{ExecutableDocument, Field, Operation, Selection, SelectionSet};
 use apollo_compiler::response::JsonMap;
-use apollo_compiler::schema::ExtendedType;
+use apollo_compiler::schema::{EnumType, ExtendedType};
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node, Schema};
 use indexmap::IndexMap;
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 use crate::response::GraphqlError;
 
@@ -39,108 +48,158 @@ pub(super) fn shape(
         had_errors,
         path: Vec::new(),
     };
-    let root = operation.selection_set.ty.clone();
+    let root = shaper.plan(&operation.selection_set.ty, &[&operation.selection_set]);
     let empty = Map::new();
     let object = data.as_object().unwrap_or(&empty);
-    match shaper.object(&root, &[&operation.selection_set], object) {
+    match shaper.object(&root, object) {
         Some(map) => Value::Object(map),
         None => Value::Null,
     }
 }
 
-struct Shaper<'a> {
+/// The collected fields of one set of merged selection sets on one runtime
+/// type, in response order.
+struct Plan<'a> {
+    /// The runtime type (an object type, or the abstract type itself for an
+    /// `@interfaceObject` object that kept the interface's name).
+    type_name: &'a Name,
+    fields: Vec<PlannedField<'a>>,
+}
+
+struct PlannedField<'a> {
+    /// Response key (alias or name).
+    key: &'a str,
+    /// Field name, for error messages.
+    name: &'a Name,
+    action: Action<'a>,
+    /// Where `key` was in the last data object it was looked up in: data
+    /// objects of a list usually share their key order.
+    position: Cell<usize>,
+}
+
+enum Action<'a> {
+    /// `__typename`: the runtime type's name.
+    Typename,
+    /// `__schema` / `__type`: the introspection answer as it is in the data.
+    Introspection,
+    /// Refused by authorization: `null` with an error.
+    Denied { non_null: bool },
+    Complete {
+        ty: &'a ast::Type,
+        output: Output<'a>,
+    },
+}
+
+/// What completing a value of the field's named type takes.
+enum Output<'a> {
+    /// Scalars (and names the schema does not know): the value as it is.
+    Leaf,
+    Enum(&'a Node<EnumType>),
+    Object {
+        type_name: &'a Name,
+        sets: Vec<&'a SelectionSet>,
+        plan: OnceCell<Plan<'a>>,
+    },
+    /// Interface or union: one plan per runtime type met so far.
+    Abstract {
+        type_name: &'a Name,
+        sets: Vec<&'a SelectionSet>,
+        plans: RefCell<Vec<Rc<Plan<'a>>>>,
+    },
+}
+
+/// One step of the response path.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+impl Step<'_> {
+    fn to_value(self) -> Value {
+        match self {
+            Step::Key(key) => Value::String(key.to_owned()),
+            Step::Index(index) => Value::from(index),
+        }
+    }
+
+    fn matches(self, value: &Value) -> bool {
+        match (self, value) {
+            (Step::Key(key), Value::String(s)) => s == key,
+            (Step::Index(index), Value::Number(n)) => *n == Number::from(index),
+            _ => false,
+        }
+    }
+}
+
+struct Shaper<'a, 'e> {
     schema: &'a Valid<Schema>,
     document: &'a ExecutableDocument,
     variables: &'a Valid<JsonMap>,
     /// Field nodes authorization refused.
     denied: &'a HashSet<usize>,
-    errors: &'a mut Vec<GraphqlError>,
+    errors: &'e mut Vec<GraphqlError>,
     /// Whether fetches reported errors (then a missing value is explained
     /// by them and gets no error of its own).
     had_errors: bool,
-    path: Vec<Value>,
+    path: Vec<Step<'a>>,
 }
 
-impl<'a> Shaper<'a> {
-    /// Completes an object of runtime type `type_name`; `None` means null
-    /// propagated into it.
-    fn object(
-        &mut self,
-        type_name: &Name,
-        sets: &[&'a SelectionSet],
-        data: &Map<String, Value>,
-    ) -> Option<Map<String, Value>> {
-        let mut fields: IndexMap<&'a Name, Vec<&'a Node<Field>>> = IndexMap::new();
-        let mut visited = HashSet::new();
-        for set in sets {
-            self.collect(type_name, set, &mut fields, &mut visited);
-        }
-        let mut out = Map::with_capacity(fields.len());
-        for (key, group) in fields {
-            let first = group[0];
-            if first.name == "__typename" {
-                out.insert(
-                    key.as_str().to_owned(),
-                    Value::String(type_name.as_str().to_owned()),
-                );
-                continue;
-            }
-            if first.name == "__schema" || first.name == "__type" {
-                out.insert(
-                    key.as_str().to_owned(),
-                    data.get(key.as_str()).cloned().unwrap_or(Value::Null),
-                );
-                continue;
-            }
-            let ty = self
-                .schema
-                .type_field(type_name, &first.name)
-                .map(|def| def.ty.clone())
-                .unwrap_or_else(|_| first.definition.ty.clone());
-            self.path.push(Value::String(key.as_str().to_owned()));
-            if !self.denied.is_empty()
-                && group
-                    .iter()
-                    .any(|f| self.denied.contains(&crate::authorization::field_id(f)))
-            {
-                self.errors.push(
-                    GraphqlError::new(
-                        "Unauthorized field or type",
-                        crate::authorization::UNAUTHORIZED_CODE,
-                    )
-                    .with_path(self.path.clone()),
-                );
-                self.path.pop();
-                if ty.is_non_null() {
-                    return None;
+impl<'a> Shaper<'a, '_> {
+    /// Completes an object with `plan`; `None` means null propagated into it.
+    fn object(&mut self, plan: &Plan<'a>, data: &Map<String, Value>) -> Option<Map<String, Value>> {
+        let mut out = Map::with_capacity(plan.fields.len());
+        for field in &plan.fields {
+            let value = match &field.action {
+                Action::Typename => Value::String(plan.type_name.as_str().to_owned()),
+                Action::Introspection => data.get(field.key).cloned().unwrap_or(Value::Null),
+                Action::Denied { non_null } => {
+                    self.path.push(Step::Key(field.key));
+                    self.errors.push(
+                        GraphqlError::new(
+                            "Unauthorized field or type",
+                            crate::authorization::UNAUTHORIZED_CODE,
+                        )
+                        .with_path(self.path_value()),
+                    );
+                    self.path.pop();
+                    if *non_null {
+                        return None;
+                    }
+                    Value::Null
                 }
-                out.insert(key.as_str().to_owned(), Value::Null);
-                continue;
-            }
-            let value = self.value(&ty, type_name, &group, data.get(key.as_str()));
-            self.path.pop();
-            out.insert(key.as_str().to_owned(), value?);
+                Action::Complete { ty, output } => {
+                    self.path.push(Step::Key(field.key));
+                    let value =
+                        self.value(ty, plan.type_name, field.name, output, lookup(data, field));
+                    self.path.pop();
+                    value?
+                }
+            };
+            out.insert(field.key.to_owned(), value);
         }
         Some(out)
     }
 
-    /// Completes one value of type `ty`; `None` means null in a non-null position.
+    /// Completes one value of type `ty` for field `parent.field`; `None`
+    /// means null in a non-null position.
     fn value(
         &mut self,
-        ty: &ast::Type,
-        parent: &Name,
-        fields: &[&'a Node<Field>],
+        ty: &'a ast::Type,
+        parent: &'a Name,
+        field: &'a Name,
+        output: &Output<'a>,
         value: Option<&Value>,
     ) -> Option<Value> {
         let completed = match value {
             None | Some(Value::Null) => None,
-            Some(value) => self.non_null_value(ty, parent, fields, value),
+            Some(value) => self.non_null_value(ty, parent, field, output, value),
         };
         match completed {
             Some(value) => Some(value),
             None if ty.is_non_null() => {
                 if value.is_some() || !self.had_errors {
-                    self.null_error(parent, &fields[0].name);
+                    self.null_error(parent, field);
                 }
                 None
             }
@@ -151,75 +210,165 @@ impl<'a> Shaper<'a> {
     /// Completes a present, non-null value; `None` when it turned null.
     fn non_null_value(
         &mut self,
-        ty: &ast::Type,
-        parent: &Name,
-        fields: &[&'a Node<Field>],
+        ty: &'a ast::Type,
+        parent: &'a Name,
+        field: &'a Name,
+        output: &Output<'a>,
         value: &Value,
     ) -> Option<Value> {
-        match ty {
-            ast::Type::List(inner) | ast::Type::NonNullList(inner) => {
-                let Value::Array(items) = value else {
-                    self.invalid(parent, &fields[0].name);
+        if let ast::Type::List(inner) | ast::Type::NonNullList(inner) = ty {
+            let Value::Array(items) = value else {
+                self.invalid(parent, field);
+                return None;
+            };
+            let mut out = Vec::with_capacity(items.len());
+            for (index, item) in items.iter().enumerate() {
+                self.path.push(Step::Index(index));
+                let completed = self.value(inner, parent, field, output, Some(item));
+                self.path.pop();
+                out.push(completed?);
+            }
+            return Some(Value::Array(out));
+        }
+        match output {
+            Output::Leaf => Some(value.clone()),
+            Output::Enum(enum_) => {
+                let known = value.as_str().is_some_and(|v| enum_.values.contains_key(v));
+                if known {
+                    Some(value.clone())
+                } else {
+                    self.invalid(parent, field);
+                    None
+                }
+            }
+            Output::Object {
+                type_name,
+                sets,
+                plan,
+            } => {
+                let Value::Object(object) = value else {
+                    self.invalid(parent, field);
                     return None;
                 };
-                let mut out = Vec::with_capacity(items.len());
-                for (index, item) in items.iter().enumerate() {
-                    self.path.push(Value::from(index));
-                    let completed = self.value(inner, parent, fields, Some(item));
-                    self.path.pop();
-                    out.push(completed?);
-                }
-                Some(Value::Array(out))
+                let plan = plan.get_or_init(|| self.plan(type_name, sets));
+                self.object(plan, object).map(Value::Object)
             }
-            ast::Type::Named(name) | ast::Type::NonNullNamed(name) => {
-                match self.schema.types.get(name) {
-                    Some(ExtendedType::Object(_)) => {
-                        let Value::Object(object) = value else {
-                            self.invalid(parent, &fields[0].name);
-                            return None;
-                        };
-                        let sets: Vec<&SelectionSet> =
-                            fields.iter().map(|f| &f.selection_set).collect();
-                        self.object(name, &sets, object).map(Value::Object)
-                    }
-                    Some(ExtendedType::Interface(_) | ExtendedType::Union(_)) => {
-                        let Value::Object(object) = value else {
-                            self.invalid(parent, &fields[0].name);
-                            return None;
-                        };
-                        let typename = object.get("__typename").and_then(Value::as_str);
-                        // An object from an `@interfaceObject` subgraph whose
-                        // concrete type the operation did not need keeps the
-                        // interface's name: shape it on the interface.
-                        let runtime = if typename == Some(name.as_str()) {
-                            Some(name.clone())
-                        } else {
-                            typename
-                                .and_then(|t| self.schema.get_object(t))
-                                .map(|o| o.name.clone())
-                                .filter(|t| self.schema.is_subtype(name, t))
-                        };
-                        let Some(runtime) = runtime else {
-                            self.invalid(parent, &fields[0].name);
-                            return None;
-                        };
-                        let sets: Vec<&SelectionSet> =
-                            fields.iter().map(|f| &f.selection_set).collect();
-                        self.object(&runtime, &sets, object).map(Value::Object)
-                    }
-                    Some(ExtendedType::Enum(enum_)) => {
-                        let known = value.as_str().is_some_and(|v| enum_.values.contains_key(v));
-                        if known {
-                            Some(value.clone())
-                        } else {
-                            self.invalid(parent, &fields[0].name);
-                            None
-                        }
-                    }
-                    _ => Some(value.clone()),
-                }
+            Output::Abstract {
+                type_name,
+                sets,
+                plans,
+            } => {
+                let Value::Object(object) = value else {
+                    self.invalid(parent, field);
+                    return None;
+                };
+                let typename = object.get("__typename").and_then(Value::as_str);
+                let Some(plan) = self.runtime_plan(type_name, sets, plans, typename) else {
+                    self.invalid(parent, field);
+                    return None;
+                };
+                self.object(&plan, object).map(Value::Object)
             }
         }
+    }
+
+    /// The plan for an object of abstract type `abstract_type` whose
+    /// `__typename` is `typename`; `None` when that is not one of its
+    /// possible types.
+    fn runtime_plan(
+        &self,
+        abstract_type: &'a Name,
+        sets: &[&'a SelectionSet],
+        plans: &RefCell<Vec<Rc<Plan<'a>>>>,
+        typename: Option<&str>,
+    ) -> Option<Rc<Plan<'a>>> {
+        let typename = typename?;
+        if let Some(plan) = plans
+            .borrow()
+            .iter()
+            .find(|p| p.type_name.as_str() == typename)
+        {
+            return Some(Rc::clone(plan));
+        }
+        // An object from an `@interfaceObject` subgraph whose concrete type
+        // the operation did not need keeps the interface's name: shape it on
+        // the interface.
+        let runtime = if typename == abstract_type.as_str() {
+            abstract_type
+        } else {
+            let object = self.schema.get_object(typename)?;
+            if !self.schema.is_subtype(abstract_type, &object.name) {
+                return None;
+            }
+            &object.name
+        };
+        let plan = Rc::new(self.plan(runtime, sets));
+        plans.borrow_mut().push(Rc::clone(&plan));
+        Some(plan)
+    }
+
+    /// CollectFields of the spec over `sets` for runtime type `type_name`,
+    /// with what completing each field takes.
+    fn plan(&self, type_name: &'a Name, sets: &[&'a SelectionSet]) -> Plan<'a> {
+        let mut groups: IndexMap<&'a Name, Vec<&'a Node<Field>>> = IndexMap::new();
+        let mut visited = HashSet::new();
+        for set in sets {
+            self.collect(type_name, set, &mut groups, &mut visited);
+        }
+        let fields = groups
+            .into_iter()
+            .map(|(key, group)| PlannedField {
+                key: key.as_str(),
+                name: &group[0].name,
+                action: self.action(type_name, &group),
+                position: Cell::new(0),
+            })
+            .collect();
+        Plan { type_name, fields }
+    }
+
+    fn action(&self, type_name: &'a Name, group: &[&'a Node<Field>]) -> Action<'a> {
+        let first = group[0];
+        if first.name == "__typename" {
+            return Action::Typename;
+        }
+        if first.name == "__schema" || first.name == "__type" {
+            return Action::Introspection;
+        }
+        let ty = self
+            .schema
+            .type_field(type_name, &first.name)
+            .map_or(&first.definition.ty, |def| &def.ty);
+        if !self.denied.is_empty()
+            && group
+                .iter()
+                .any(|f| self.denied.contains(&crate::authorization::field_id(f)))
+        {
+            return Action::Denied {
+                non_null: ty.is_non_null(),
+            };
+        }
+        let sets = || group.iter().map(|f| &f.selection_set).collect();
+        let output = match self.schema.types.get(ty.inner_named_type()) {
+            Some(ExtendedType::Object(object)) => Output::Object {
+                type_name: &object.name,
+                sets: sets(),
+                plan: OnceCell::new(),
+            },
+            Some(ExtendedType::Interface(interface)) => Output::Abstract {
+                type_name: &interface.name,
+                sets: sets(),
+                plans: RefCell::new(Vec::new()),
+            },
+            Some(ExtendedType::Union(union_)) => Output::Abstract {
+                type_name: &union_.name,
+                sets: sets(),
+                plans: RefCell::new(Vec::new()),
+            },
+            Some(ExtendedType::Enum(enum_)) => Output::Enum(enum_),
+            _ => Output::Leaf,
+        };
+        Action::Complete { ty, output }
     }
 
     /// CollectFields of the spec for an object of runtime type `type_name`.
@@ -277,12 +426,19 @@ impl<'a> Shaper<'a> {
         flag("skip") != Some(true) && flag("include") != Some(false)
     }
 
+    /// The current response path as JSON.
+    fn path_value(&self) -> Vec<Value> {
+        self.path.iter().map(|step| step.to_value()).collect()
+    }
+
     fn null_error(&mut self, parent: &Name, field: &Name) {
-        let path = &self.path;
+        // An error at this path, above it or under it already explains the null.
         let covered = self.errors.iter().any(|e| {
-            e.path
-                .as_ref()
-                .is_some_and(|p| p.starts_with(path) || path.starts_with(p))
+            e.path.as_ref().is_some_and(|p| {
+                p.iter()
+                    .zip(&self.path)
+                    .all(|(value, step)| step.matches(value))
+            })
         });
         if !covered {
             self.errors.push(
@@ -290,7 +446,7 @@ impl<'a> Shaper<'a> {
                     format!("Cannot return null for non-nullable field {parent}.{field}."),
                     "RESPONSE_VALIDATION_FAILED",
                 )
-                .with_path(self.path.clone()),
+                .with_path(self.path_value()),
             );
         }
     }
@@ -301,9 +457,33 @@ impl<'a> Shaper<'a> {
                 format!("Invalid value found for field {parent}.{field}."),
                 "RESPONSE_VALIDATION_FAILED",
             )
-            .with_path(self.path.clone()),
+            .with_path(self.path_value()),
         );
     }
+}
+
+/// Objects up to this size are searched by position and key comparison;
+/// larger ones by their hash index.
+const SCAN_LIMIT: usize = 16;
+
+/// `data[field.key]`, trying first where the key was in the previous object.
+fn lookup<'d>(data: &'d Map<String, Value>, field: &PlannedField<'_>) -> Option<&'d Value> {
+    if data.len() > SCAN_LIMIT {
+        return data.get(field.key);
+    }
+    let hint = field.position.get();
+    let mut entries = data.iter();
+    if let Some((key, value)) = entries.nth(hint) {
+        if key == field.key {
+            return Some(value);
+        }
+    }
+    let (position, (_, value)) = data
+        .iter()
+        .enumerate()
+        .find(|(_, (key, _))| *key == field.key)?;
+    field.position.set(position);
+    Some(value)
 }
 
 #[cfg(test)]
@@ -512,6 +692,39 @@ mod tests {
                 "node": {"friends": [{"id": "u1", "email": "a@x"}, {"id": "u1", "email": "a@x"}]},
             }))
             .unwrap()
+        );
+    }
+
+    #[test]
+    fn keys_are_found_in_objects_of_any_key_order_and_size() {
+        let case = Case::new("{ things { ... on User { id name color } } }");
+        let mut large = Map::new();
+        for i in 0..40 {
+            large.insert(format!("_extra{i}"), json!(i));
+        }
+        large.insert("color".to_owned(), json!("GREEN"));
+        large.insert("__typename".to_owned(), json!("User"));
+        large.insert("id".to_owned(), json!("u4"));
+        let (out, errors) = case.shape(
+            json!({}),
+            json!({"things": [
+                {"__typename": "User", "id": "u1", "name": "a", "color": "RED"},
+                {"color": "GREEN", "name": "b", "id": "u2", "__typename": "User"},
+                {"__typename": "User", "id": "u3"},
+                large,
+                {"name": "e", "__typename": "User", "id": "u5", "color": null},
+            ]}),
+        );
+        assert_eq!(errors, Vec::<Value>::new());
+        assert_eq!(
+            out,
+            json!({"things": [
+                {"id": "u1", "name": "a", "color": "RED"},
+                {"id": "u2", "name": "b", "color": "GREEN"},
+                {"id": "u3", "name": null, "color": null},
+                {"id": "u4", "name": null, "color": "GREEN"},
+                {"id": "u5", "name": "e", "color": null},
+            ]})
         );
     }
 
