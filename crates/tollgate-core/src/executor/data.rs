@@ -127,8 +127,14 @@ impl Object {
         self.entries.is_empty()
     }
 
-    fn position(&self, key: &str) -> Option<usize> {
+    /// Where `key` is among the entries.
+    pub fn position(&self, key: &str) -> Option<usize> {
         self.entries.iter().position(|(k, _)| &**k == key)
+    }
+
+    /// The entry at `index`, in arrival order.
+    pub fn entry_at(&self, index: usize) -> Option<(&str, &Value)> {
+        self.entries.get(index).map(|(k, v)| (&**k, v))
     }
 
     /// The value under `key`.

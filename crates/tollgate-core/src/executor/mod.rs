@@ -184,7 +184,8 @@ impl Run<'_> {
                                                     ),
                                                 );
                                             }
-                                            let text = rep.to_string();
+                                            let text =
+                                                serde_json::to_string(&rep).unwrap_or_default();
                                             *seen.entry(text).or_insert_with(|| {
                                                 item.representations.push(rep);
                                                 item.paths.push(

@@ -4,17 +4,26 @@
 //! object's runtime type, planner-added fields (keys, requirements,
 //! `__typename`) left out — and applies the spec's null propagation: a null
 //! in a non-null position makes the nearest nullable parent null.
+//!
+//! CollectFields runs once per request for each selection and runtime type
+//! reached, not once per object: its result (a [`Plan`]: each field's
+//! response key, output type and what completing it takes) is kept in the
+//! field above it and reused for every object of a list. The response path
+//! is a stack of borrowed keys and indexes, turned into JSON only when an
+//! error needs it.
 
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashSet;
+use std::rc::Rc;
 
 use apollo_compiler::ast;
 use apollo_compiler::executable::{ExecutableDocument, Field, Operation, Selection, SelectionSet};
 use apollo_compiler::response::JsonMap;
-use apollo_compiler::schema::ExtendedType;
+use apollo_compiler::schema::{EnumType, ExtendedType};
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node, Schema};
 use indexmap::IndexMap;
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 use super::data::{Object, Value as Data};
 use crate::response::GraphqlError;
@@ -40,110 +49,158 @@ pub(super) fn shape(
         had_errors,
         path: Vec::new(),
     };
-    let root = operation.selection_set.ty.clone();
+    let root = shaper.plan(&operation.selection_set.ty, &[&operation.selection_set]);
     let empty = Object::new();
     let object = data.as_object().unwrap_or(&empty);
-    match shaper.object(&root, &[&operation.selection_set], object) {
+    match shaper.object(&root, object) {
         Some(map) => Value::Object(map),
         None => Value::Null,
     }
 }
 
-struct Shaper<'a> {
+/// The collected fields of one set of merged selection sets on one runtime
+/// type, in response order.
+struct Plan<'a> {
+    /// The runtime type (an object type, or the abstract type itself for an
+    /// `@interfaceObject` object that kept the interface's name).
+    type_name: &'a Name,
+    fields: Vec<PlannedField<'a>>,
+}
+
+struct PlannedField<'a> {
+    /// Response key (alias or name).
+    key: &'a str,
+    /// Field name, for error messages.
+    name: &'a Name,
+    action: Action<'a>,
+    /// Where `key` was in the last data object it was looked up in: data
+    /// objects of a list usually share their key order.
+    position: Cell<usize>,
+}
+
+enum Action<'a> {
+    /// `__typename`: the runtime type's name.
+    Typename,
+    /// `__schema` / `__type`: the introspection answer as it is in the data.
+    Introspection,
+    /// Refused by authorization: `null` with an error.
+    Denied { non_null: bool },
+    Complete {
+        ty: &'a ast::Type,
+        output: Output<'a>,
+    },
+}
+
+/// What completing a value of the field's named type takes.
+enum Output<'a> {
+    /// Scalars (and names the schema does not know): the value as it is.
+    Leaf,
+    Enum(&'a Node<EnumType>),
+    Object {
+        type_name: &'a Name,
+        sets: Vec<&'a SelectionSet>,
+        plan: OnceCell<Plan<'a>>,
+    },
+    /// Interface or union: one plan per runtime type met so far.
+    Abstract {
+        type_name: &'a Name,
+        sets: Vec<&'a SelectionSet>,
+        plans: RefCell<Vec<Rc<Plan<'a>>>>,
+    },
+}
+
+/// One step of the response path.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+impl Step<'_> {
+    fn to_value(self) -> Value {
+        match self {
+            Step::Key(key) => Value::String(key.to_owned()),
+            Step::Index(index) => Value::from(index),
+        }
+    }
+
+    fn matches(self, value: &Value) -> bool {
+        match (self, value) {
+            (Step::Key(key), Value::String(s)) => s == key,
+            (Step::Index(index), Value::Number(n)) => *n == Number::from(index),
+            _ => false,
+        }
+    }
+}
+
+struct Shaper<'a, 'e> {
     schema: &'a Valid<Schema>,
     document: &'a ExecutableDocument,
     variables: &'a Valid<JsonMap>,
     /// Field nodes authorization refused.
     denied: &'a HashSet<usize>,
-    errors: &'a mut Vec<GraphqlError>,
+    errors: &'e mut Vec<GraphqlError>,
     /// Whether fetches reported errors (then a missing value is explained
     /// by them and gets no error of its own).
     had_errors: bool,
-    path: Vec<Value>,
+    path: Vec<Step<'a>>,
 }
 
-impl<'a> Shaper<'a> {
-    /// Completes an object of runtime type `type_name`; `None` means null
-    /// propagated into it.
-    fn object(
-        &mut self,
-        type_name: &Name,
-        sets: &[&'a SelectionSet],
-        data: &Object,
-    ) -> Option<Map<String, Value>> {
-        let mut fields: IndexMap<&'a Name, Vec<&'a Node<Field>>> = IndexMap::new();
-        let mut visited = HashSet::new();
-        for set in sets {
-            self.collect(type_name, set, &mut fields, &mut visited);
-        }
-        let mut out = Map::with_capacity(fields.len());
-        for (key, group) in fields {
-            let first = group[0];
-            if first.name == "__typename" {
-                out.insert(
-                    key.as_str().to_owned(),
-                    Value::String(type_name.as_str().to_owned()),
-                );
-                continue;
-            }
-            if first.name == "__schema" || first.name == "__type" {
-                out.insert(
-                    key.as_str().to_owned(),
-                    data.get(key.as_str())
-                        .map(Data::to_json)
-                        .unwrap_or(Value::Null),
-                );
-                continue;
-            }
-            let ty = self
-                .schema
-                .type_field(type_name, &first.name)
-                .map(|def| def.ty.clone())
-                .unwrap_or_else(|_| first.definition.ty.clone());
-            self.path.push(Value::String(key.as_str().to_owned()));
-            if !self.denied.is_empty()
-                && group
-                    .iter()
-                    .any(|f| self.denied.contains(&crate::authorization::field_id(f)))
-            {
-                self.errors.push(
-                    GraphqlError::new(
-                        "Unauthorized field or type",
-                        crate::authorization::UNAUTHORIZED_CODE,
-                    )
-                    .with_path(self.path.clone()),
-                );
-                self.path.pop();
-                if ty.is_non_null() {
-                    return None;
+impl<'a> Shaper<'a, '_> {
+    /// Completes an object with `plan`; `None` means null propagated into it.
+    fn object(&mut self, plan: &Plan<'a>, data: &Object) -> Option<Map<String, Value>> {
+        let mut out = Map::with_capacity(plan.fields.len());
+        for field in &plan.fields {
+            let value = match &field.action {
+                Action::Typename => Value::String(plan.type_name.as_str().to_owned()),
+                Action::Introspection => data.get(field.key).map_or(Value::Null, Data::to_json),
+                Action::Denied { non_null } => {
+                    self.path.push(Step::Key(field.key));
+                    self.errors.push(
+                        GraphqlError::new(
+                            "Unauthorized field or type",
+                            crate::authorization::UNAUTHORIZED_CODE,
+                        )
+                        .with_path(self.path_value()),
+                    );
+                    self.path.pop();
+                    if *non_null {
+                        return None;
+                    }
+                    Value::Null
                 }
-                out.insert(key.as_str().to_owned(), Value::Null);
-                continue;
-            }
-            let value = self.value(&ty, type_name, &group, data.get(key.as_str()));
-            self.path.pop();
-            out.insert(key.as_str().to_owned(), value?);
+                Action::Complete { ty, output } => {
+                    self.path.push(Step::Key(field.key));
+                    let value =
+                        self.value(ty, plan.type_name, field.name, output, lookup(data, field));
+                    self.path.pop();
+                    value?
+                }
+            };
+            out.insert(field.key.to_owned(), value);
         }
         Some(out)
     }
 
-    /// Completes one value of type `ty`; `None` means null in a non-null position.
+    /// Completes one value of type `ty` for field `parent.field`; `None`
+    /// means null in a non-null position.
     fn value(
         &mut self,
-        ty: &ast::Type,
-        parent: &Name,
-        fields: &[&'a Node<Field>],
+        ty: &'a ast::Type,
+        parent: &'a Name,
+        field: &'a Name,
+        output: &Output<'a>,
         value: Option<&Data>,
     ) -> Option<Value> {
         let completed = match value {
             None | Some(Data::Null) => None,
-            Some(value) => self.non_null_value(ty, parent, fields, value),
+            Some(value) => self.non_null_value(ty, parent, field, output, value),
         };
         match completed {
             Some(value) => Some(value),
             None if ty.is_non_null() => {
                 if value.is_some() || !self.had_errors {
-                    self.null_error(parent, &fields[0].name);
+                    self.null_error(parent, field);
                 }
                 None
             }
@@ -154,75 +211,165 @@ impl<'a> Shaper<'a> {
     /// Completes a present, non-null value; `None` when it turned null.
     fn non_null_value(
         &mut self,
-        ty: &ast::Type,
-        parent: &Name,
-        fields: &[&'a Node<Field>],
+        ty: &'a ast::Type,
+        parent: &'a Name,
+        field: &'a Name,
+        output: &Output<'a>,
         value: &Data,
     ) -> Option<Value> {
-        match ty {
-            ast::Type::List(inner) | ast::Type::NonNullList(inner) => {
-                let Data::Array(items) = value else {
-                    self.invalid(parent, &fields[0].name);
+        if let ast::Type::List(inner) | ast::Type::NonNullList(inner) = ty {
+            let Data::Array(items) = value else {
+                self.invalid(parent, field);
+                return None;
+            };
+            let mut out = Vec::with_capacity(items.len());
+            for (index, item) in items.iter().enumerate() {
+                self.path.push(Step::Index(index));
+                let completed = self.value(inner, parent, field, output, Some(item));
+                self.path.pop();
+                out.push(completed?);
+            }
+            return Some(Value::Array(out));
+        }
+        match output {
+            Output::Leaf => Some(value.to_json()),
+            Output::Enum(enum_) => {
+                let known = value.as_str().is_some_and(|v| enum_.values.contains_key(v));
+                if known {
+                    Some(value.to_json())
+                } else {
+                    self.invalid(parent, field);
+                    None
+                }
+            }
+            Output::Object {
+                type_name,
+                sets,
+                plan,
+            } => {
+                let Data::Object(object) = value else {
+                    self.invalid(parent, field);
                     return None;
                 };
-                let mut out = Vec::with_capacity(items.len());
-                for (index, item) in items.iter().enumerate() {
-                    self.path.push(Value::from(index));
-                    let completed = self.value(inner, parent, fields, Some(item));
-                    self.path.pop();
-                    out.push(completed?);
-                }
-                Some(Value::Array(out))
+                let plan = plan.get_or_init(|| self.plan(type_name, sets));
+                self.object(plan, object).map(Value::Object)
             }
-            ast::Type::Named(name) | ast::Type::NonNullNamed(name) => {
-                match self.schema.types.get(name) {
-                    Some(ExtendedType::Object(_)) => {
-                        let Data::Object(object) = value else {
-                            self.invalid(parent, &fields[0].name);
-                            return None;
-                        };
-                        let sets: Vec<&SelectionSet> =
-                            fields.iter().map(|f| &f.selection_set).collect();
-                        self.object(name, &sets, object).map(Value::Object)
-                    }
-                    Some(ExtendedType::Interface(_) | ExtendedType::Union(_)) => {
-                        let Data::Object(object) = value else {
-                            self.invalid(parent, &fields[0].name);
-                            return None;
-                        };
-                        let typename = object.get("__typename").and_then(Data::as_str);
-                        // An object from an `@interfaceObject` subgraph whose
-                        // concrete type the operation did not need keeps the
-                        // interface's name: shape it on the interface.
-                        let runtime = if typename == Some(name.as_str()) {
-                            Some(name.clone())
-                        } else {
-                            typename
-                                .and_then(|t| self.schema.get_object(t))
-                                .map(|o| o.name.clone())
-                                .filter(|t| self.schema.is_subtype(name, t))
-                        };
-                        let Some(runtime) = runtime else {
-                            self.invalid(parent, &fields[0].name);
-                            return None;
-                        };
-                        let sets: Vec<&SelectionSet> =
-                            fields.iter().map(|f| &f.selection_set).collect();
-                        self.object(&runtime, &sets, object).map(Value::Object)
-                    }
-                    Some(ExtendedType::Enum(enum_)) => {
-                        let known = value.as_str().is_some_and(|v| enum_.values.contains_key(v));
-                        if known {
-                            Some(value.to_json())
-                        } else {
-                            self.invalid(parent, &fields[0].name);
-                            None
-                        }
-                    }
-                    _ => Some(value.to_json()),
-                }
+            Output::Abstract {
+                type_name,
+                sets,
+                plans,
+            } => {
+                let Data::Object(object) = value else {
+                    self.invalid(parent, field);
+                    return None;
+                };
+                let typename = object.get("__typename").and_then(Data::as_str);
+                let Some(plan) = self.runtime_plan(type_name, sets, plans, typename) else {
+                    self.invalid(parent, field);
+                    return None;
+                };
+                self.object(&plan, object).map(Value::Object)
             }
         }
+    }
+
+    /// The plan for an object of abstract type `abstract_type` whose
+    /// `__typename` is `typename`; `None` when that is not one of its
+    /// possible types.
+    fn runtime_plan(
+        &self,
+        abstract_type: &'a Name,
+        sets: &[&'a SelectionSet],
+        plans: &RefCell<Vec<Rc<Plan<'a>>>>,
+        typename: Option<&str>,
+    ) -> Option<Rc<Plan<'a>>> {
+        let typename = typename?;
+        if let Some(plan) = plans
+            .borrow()
+            .iter()
+            .find(|p| p.type_name.as_str() == typename)
+        {
+            return Some(Rc::clone(plan));
+        }
+        // An object from an `@interfaceObject` subgraph whose concrete type
+        // the operation did not need keeps the interface's name: shape it on
+        // the interface.
+        let runtime = if typename == abstract_type.as_str() {
+            abstract_type
+        } else {
+            let object = self.schema.get_object(typename)?;
+            if !self.schema.is_subtype(abstract_type, &object.name) {
+                return None;
+            }
+            &object.name
+        };
+        let plan = Rc::new(self.plan(runtime, sets));
+        plans.borrow_mut().push(Rc::clone(&plan));
+        Some(plan)
+    }
+
+    /// CollectFields of the spec over `sets` for runtime type `type_name`,
+    /// with what completing each field takes.
+    fn plan(&self, type_name: &'a Name, sets: &[&'a SelectionSet]) -> Plan<'a> {
+        let mut groups: IndexMap<&'a Name, Vec<&'a Node<Field>>> = IndexMap::new();
+        let mut visited = HashSet::new();
+        for set in sets {
+            self.collect(type_name, set, &mut groups, &mut visited);
+        }
+        let fields = groups
+            .into_iter()
+            .map(|(key, group)| PlannedField {
+                key: key.as_str(),
+                name: &group[0].name,
+                action: self.action(type_name, &group),
+                position: Cell::new(0),
+            })
+            .collect();
+        Plan { type_name, fields }
+    }
+
+    fn action(&self, type_name: &'a Name, group: &[&'a Node<Field>]) -> Action<'a> {
+        let first = group[0];
+        if first.name == "__typename" {
+            return Action::Typename;
+        }
+        if first.name == "__schema" || first.name == "__type" {
+            return Action::Introspection;
+        }
+        let ty = self
+            .schema
+            .type_field(type_name, &first.name)
+            .map_or(&first.definition.ty, |def| &def.ty);
+        if !self.denied.is_empty()
+            && group
+                .iter()
+                .any(|f| self.denied.contains(&crate::authorization::field_id(f)))
+        {
+            return Action::Denied {
+                non_null: ty.is_non_null(),
+            };
+        }
+        let sets = || group.iter().map(|f| &f.selection_set).collect();
+        let output = match self.schema.types.get(ty.inner_named_type()) {
+            Some(ExtendedType::Object(object)) => Output::Object {
+                type_name: &object.name,
+                sets: sets(),
+                plan: OnceCell::new(),
+            },
+            Some(ExtendedType::Interface(interface)) => Output::Abstract {
+                type_name: &interface.name,
+                sets: sets(),
+                plans: RefCell::new(Vec::new()),
+            },
+            Some(ExtendedType::Union(union_)) => Output::Abstract {
+                type_name: &union_.name,
+                sets: sets(),
+                plans: RefCell::new(Vec::new()),
+            },
+            Some(ExtendedType::Enum(enum_)) => Output::Enum(enum_),
+            _ => Output::Leaf,
+        };
+        Action::Complete { ty, output }
     }
 
     /// CollectFields of the spec for an object of runtime type `type_name`.
@@ -280,12 +427,19 @@ impl<'a> Shaper<'a> {
         flag("skip") != Some(true) && flag("include") != Some(false)
     }
 
+    /// The current response path as JSON.
+    fn path_value(&self) -> Vec<Value> {
+        self.path.iter().map(|step| step.to_value()).collect()
+    }
+
     fn null_error(&mut self, parent: &Name, field: &Name) {
-        let path = &self.path;
+        // An error at this path, above it or under it already explains the null.
         let covered = self.errors.iter().any(|e| {
-            e.path
-                .as_ref()
-                .is_some_and(|p| p.starts_with(path) || path.starts_with(p))
+            e.path.as_ref().is_some_and(|p| {
+                p.iter()
+                    .zip(&self.path)
+                    .all(|(value, step)| step.matches(value))
+            })
         });
         if !covered {
             self.errors.push(
@@ -293,7 +447,7 @@ impl<'a> Shaper<'a> {
                     format!("Cannot return null for non-nullable field {parent}.{field}."),
                     "RESPONSE_VALIDATION_FAILED",
                 )
-                .with_path(self.path.clone()),
+                .with_path(self.path_value()),
             );
         }
     }
@@ -304,7 +458,526 @@ impl<'a> Shaper<'a> {
                 format!("Invalid value found for field {parent}.{field}."),
                 "RESPONSE_VALIDATION_FAILED",
             )
-            .with_path(self.path.clone()),
+            .with_path(self.path_value()),
+        );
+    }
+}
+
+/// `data[field.key]`, trying first where the key was in the previous object
+/// (objects of one list usually share their key order).
+fn lookup<'d>(data: &'d Object, field: &PlannedField<'_>) -> Option<&'d Data> {
+    if let Some((key, value)) = data.entry_at(field.position.get()) {
+        if key == field.key {
+            return Some(value);
+        }
+    }
+    let position = data.position(field.key)?;
+    field.position.set(position);
+    data.entry_at(position).map(|(_, value)| value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apollo_compiler::executable::Fragment;
+    use serde_json::json;
+
+    const SDL: &str = r#"
+        type Query {
+          me: User!
+          node: Node
+          nodes: [Node!]
+          a: [Node]
+          b: [Node]
+          things: [Thing]
+          items: [Item]
+          strictItems: [Item!]!
+          color: Color
+          colors: [Color!]
+          secret: String
+          secretStrict: String!
+        }
+        interface Node { id: ID! }
+        type User implements Node {
+          id: ID!
+          name: String
+          email: String!
+          friends: [User!]
+          color: Color
+        }
+        type Product implements Node {
+          id: ID!
+          upc: String!
+          price: Int
+          owner: User
+        }
+        union Thing = User | Product
+        type Item { label: String, tags: [Tag!]! }
+        type Tag { label: String! }
+        enum Color { RED GREEN }
+    "#;
+
+    struct Case {
+        schema: Valid<Schema>,
+        document: Valid<ExecutableDocument>,
+    }
+
+    impl Case {
+        fn new(query: &str) -> Self {
+            let schema = Schema::parse_and_validate(SDL, "schema.graphql").unwrap();
+            let document =
+                ExecutableDocument::parse_and_validate(&schema, query, "query.graphql").unwrap();
+            Self { schema, document }
+        }
+
+        /// Field nodes named `name` anywhere in the document.
+        fn fields_named(&self, name: &str) -> HashSet<usize> {
+            fn walk(set: &SelectionSet, name: &str, out: &mut HashSet<usize>) {
+                for selection in &set.selections {
+                    match selection {
+                        Selection::Field(f) => {
+                            if f.name == name {
+                                out.insert(crate::authorization::field_id(f));
+                            }
+                            walk(&f.selection_set, name, out);
+                        }
+                        Selection::InlineFragment(i) => walk(&i.selection_set, name, out),
+                        Selection::FragmentSpread(_) => {}
+                    }
+                }
+            }
+            let mut out = HashSet::new();
+            for operation in self.document.operations.iter() {
+                walk(&operation.selection_set, name, &mut out);
+            }
+            for fragment in self.document.fragments.values() {
+                let fragment: &Node<Fragment> = fragment;
+                walk(&fragment.selection_set, name, &mut out);
+            }
+            out
+        }
+
+        fn run(
+            &self,
+            variables: Value,
+            denied: &HashSet<usize>,
+            data: Value,
+            errors: &mut Vec<GraphqlError>,
+        ) -> Value {
+            let operation = self.document.operations.get(None).unwrap();
+            let variables: JsonMap = serde_json::from_value(variables).unwrap();
+            let variables = apollo_compiler::request::coerce_variable_values(
+                &self.schema,
+                operation,
+                &variables,
+            )
+            .unwrap();
+            shape(
+                &self.schema,
+                &self.document,
+                operation,
+                &variables,
+                denied,
+                &Data::from(data),
+                errors,
+            )
+        }
+
+        fn shape(&self, variables: Value, data: Value) -> (Value, Vec<Value>) {
+            let mut errors = Vec::new();
+            let out = self.run(variables, &HashSet::new(), data, &mut errors);
+            (out, errors_json(&errors))
+        }
+    }
+
+    fn errors_json(errors: &[GraphqlError]) -> Vec<Value> {
+        errors
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect()
+    }
+
+    fn validation_error(message: &str, path: Value) -> Value {
+        json!({
+            "message": message,
+            "path": path,
+            "extensions": {"code": "RESPONSE_VALIDATION_FAILED"},
+        })
+    }
+
+    #[test]
+    fn fields_follow_the_runtime_type_of_each_list_item() {
+        let case = Case::new(
+            "query($withName: Boolean!) {
+               nodes {
+                 kind: __typename
+                 ... on User { name @include(if: $withName) id }
+                 ... on Product { upc ident: id }
+                 ...ProductPrice
+               }
+             }
+             fragment ProductPrice on Product { price }",
+        );
+        let data = json!({"nodes": [
+            {"__typename": "User", "id": "u1", "name": "Ann", "extra": 1},
+            {"__typename": "Product", "ident": "p1", "upc": "x", "price": 3, "id": "p1"},
+            {"__typename": "User", "id": "u2", "name": "Bob"},
+            {"__typename": "Product", "ident": "p2", "upc": "y", "price": null},
+        ]});
+        let (out, errors) = case.shape(json!({"withName": true}), data.clone());
+        assert_eq!(errors, Vec::<Value>::new());
+        assert_eq!(
+            serde_json::to_string(&out).unwrap(),
+            serde_json::to_string(&json!({"nodes": [
+                {"kind": "User", "name": "Ann", "id": "u1"},
+                {"kind": "Product", "upc": "x", "ident": "p1", "price": 3},
+                {"kind": "User", "name": "Bob", "id": "u2"},
+                {"kind": "Product", "upc": "y", "ident": "p2", "price": null},
+            ]}))
+            .unwrap()
+        );
+        let (out, _) = case.shape(json!({"withName": false}), data);
+        assert_eq!(
+            out["nodes"],
+            json!([
+                {"kind": "User", "id": "u1"},
+                {"kind": "Product", "upc": "x", "ident": "p1", "price": 3},
+                {"kind": "User", "id": "u2"},
+                {"kind": "Product", "upc": "y", "ident": "p2", "price": null},
+            ])
+        );
+    }
+
+    #[test]
+    fn the_same_type_under_different_selections_keeps_each_selection() {
+        // `a` and `b` hold objects of the same runtime types with different
+        // selections; so do `me.friends` and the friends of `node`.
+        let case = Case::new(
+            "{
+               a { ... on User { name } ... on Product { upc } }
+               b { id ... on User { email } }
+               me { friends { name } }
+               me { id }
+               node { ... on User { friends { id email } } }
+             }",
+        );
+        let user = json!({"__typename": "User", "id": "u1", "name": "Ann", "email": "a@x"});
+        let product = json!({"__typename": "Product", "id": "p1", "upc": "x"});
+        let (out, errors) = case.shape(
+            json!({}),
+            json!({
+                "a": [user, product],
+                "b": [user, product],
+                "me": {"id": "me", "friends": [user]},
+                "node": {"__typename": "User", "friends": [user, user]},
+            }),
+        );
+        assert_eq!(errors, Vec::<Value>::new());
+        assert_eq!(
+            serde_json::to_string(&out).unwrap(),
+            serde_json::to_string(&json!({
+                "a": [{"name": "Ann"}, {"upc": "x"}],
+                "b": [{"id": "u1", "email": "a@x"}, {"id": "p1"}],
+                "me": {"friends": [{"name": "Ann"}], "id": "me"},
+                "node": {"friends": [{"id": "u1", "email": "a@x"}, {"id": "u1", "email": "a@x"}]},
+            }))
+            .unwrap()
+        );
+    }
+
+    #[test]
+    fn keys_are_found_in_objects_of_any_key_order_and_size() {
+        let case = Case::new("{ things { ... on User { id name color } } }");
+        let mut large = Map::new();
+        for i in 0..40 {
+            large.insert(format!("_extra{i}"), json!(i));
+        }
+        large.insert("color".to_owned(), json!("GREEN"));
+        large.insert("__typename".to_owned(), json!("User"));
+        large.insert("id".to_owned(), json!("u4"));
+        let (out, errors) = case.shape(
+            json!({}),
+            json!({"things": [
+                {"__typename": "User", "id": "u1", "name": "a", "color": "RED"},
+                {"color": "GREEN", "name": "b", "id": "u2", "__typename": "User"},
+                {"__typename": "User", "id": "u3"},
+                large,
+                {"name": "e", "__typename": "User", "id": "u5", "color": null},
+            ]}),
+        );
+        assert_eq!(errors, Vec::<Value>::new());
+        assert_eq!(
+            out,
+            json!({"things": [
+                {"id": "u1", "name": "a", "color": "RED"},
+                {"id": "u2", "name": "b", "color": "GREEN"},
+                {"id": "u3", "name": null, "color": null},
+                {"id": "u4", "name": null, "color": "GREEN"},
+                {"id": "u5", "name": "e", "color": null},
+            ]})
+        );
+    }
+
+    #[test]
+    fn a_null_deep_in_a_list_propagates_to_the_nearest_nullable_parent() {
+        let case = Case::new("{ items { label tags { label } } }");
+        let tag = json!({"label": "t"});
+        let (out, errors) = case.shape(
+            json!({}),
+            json!({"items": [
+                {"label": "0", "tags": [tag]},
+                {"label": "1", "tags": [tag, tag]},
+                {"label": "2", "tags": [tag, {"label": null}, {"label": null}]},
+                {"label": "3", "tags": []},
+            ]}),
+        );
+        assert_eq!(
+            out,
+            json!({"items": [
+                {"label": "0", "tags": [{"label": "t"}]},
+                {"label": "1", "tags": [{"label": "t"}, {"label": "t"}]},
+                null,
+                {"label": "3", "tags": []},
+            ]})
+        );
+        assert_eq!(
+            errors,
+            vec![validation_error(
+                "Cannot return null for non-nullable field Tag.label.",
+                json!(["items", 2, "tags", 1, "label"]),
+            )]
+        );
+    }
+
+    #[test]
+    fn a_null_in_a_non_null_root_field_nulls_data() {
+        let case = Case::new("{ color strictItems { tags { label } } }");
+        let (out, errors) = case.shape(
+            json!({}),
+            json!({"color": "RED", "strictItems": [{"tags": [{"label": "a"}]}, {"tags": null}]}),
+        );
+        assert_eq!(out, Value::Null);
+        assert_eq!(
+            errors,
+            vec![validation_error(
+                "Cannot return null for non-nullable field Item.tags.",
+                json!(["strictItems", 1, "tags"]),
+            )]
+        );
+        // `me: User!` absent without fetch errors.
+        let case = Case::new("{ me { id } }");
+        let (out, errors) = case.shape(json!({}), json!({}));
+        assert_eq!(out, Value::Null);
+        assert_eq!(
+            errors,
+            vec![validation_error(
+                "Cannot return null for non-nullable field Query.me.",
+                json!(["me"]),
+            )]
+        );
+    }
+
+    #[test]
+    fn fetch_errors_cover_nulls_at_or_under_their_path() {
+        let case = Case::new("{ items { tags { label } } me { email } }");
+        let data = json!({
+            "items": [{"tags": [{"label": null}]}, {"tags": [{"label": null}]}],
+            "me": {"email": null},
+        });
+        let mut errors = vec![GraphqlError::new("boom", "SUBGRAPH_REQUEST_FAILED")
+            .with_path(vec![json!("items"), json!(1)])];
+        let out = case.run(json!({}), &HashSet::new(), data, &mut errors);
+        assert_eq!(out, Value::Null);
+        let errors = errors_json(&errors);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_eq!(
+            errors[1],
+            validation_error(
+                "Cannot return null for non-nullable field Tag.label.",
+                json!(["items", 0, "tags", 0, "label"]),
+            )
+        );
+        assert_eq!(
+            errors[2],
+            validation_error(
+                "Cannot return null for non-nullable field User.email.",
+                json!(["me", "email"]),
+            )
+        );
+        // With fetch errors, a missing value is explained by them.
+        let mut errors = vec![GraphqlError::new("boom", "SUBGRAPH_REQUEST_FAILED")];
+        let out = case.run(
+            json!({}),
+            &HashSet::new(),
+            json!({"items": null}),
+            &mut errors,
+        );
+        assert_eq!(out, Value::Null);
+        assert_eq!(errors.len(), 1);
+    }
+
+    #[test]
+    fn values_of_the_wrong_shape_are_invalid() {
+        let case =
+            Case::new("{ color colors things { ... on User { id } } a { id } items { label } }");
+        let (out, errors) = case.shape(
+            json!({}),
+            json!({
+                "color": "BLUE",
+                "colors": ["RED", "PURPLE"],
+                "things": [{"__typename": "User", "id": "u"}, {"__typename": "Tag"}, {"id": "x"}, 3],
+                "a": {"id": "not a list"},
+                "items": [{"label": "ok"}, "not an object"],
+            }),
+        );
+        assert_eq!(
+            out,
+            json!({
+                "color": null,
+                "colors": null,
+                "things": [{"id": "u"}, null, null, null],
+                "a": null,
+                "items": [{"label": "ok"}, null],
+            })
+        );
+        assert_eq!(
+            errors,
+            vec![
+                validation_error(
+                    "Invalid value found for field Query.color.",
+                    json!(["color"])
+                ),
+                validation_error(
+                    "Invalid value found for field Query.colors.",
+                    json!(["colors", 1])
+                ),
+                validation_error(
+                    "Invalid value found for field Query.things.",
+                    json!(["things", 1])
+                ),
+                validation_error(
+                    "Invalid value found for field Query.things.",
+                    json!(["things", 2])
+                ),
+                validation_error(
+                    "Invalid value found for field Query.things.",
+                    json!(["things", 3])
+                ),
+                validation_error("Invalid value found for field Query.a.", json!(["a"])),
+                validation_error(
+                    "Invalid value found for field Query.items.",
+                    json!(["items", 1])
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn objects_keeping_the_interface_name_are_shaped_on_the_interface() {
+        let case = Case::new("{ nodes { __typename id ... on Node { id } ... on User { name } } }");
+        let (out, errors) = case.shape(
+            json!({}),
+            json!({"nodes": [
+                {"__typename": "Node", "id": "n1", "name": "hidden"},
+                {"__typename": "User", "id": "u1", "name": "Ann"},
+                {"__typename": "Node", "id": "n2"},
+            ]}),
+        );
+        assert_eq!(errors, Vec::<Value>::new());
+        assert_eq!(
+            out,
+            json!({"nodes": [
+                {"__typename": "Node", "id": "n1"},
+                {"__typename": "User", "id": "u1", "name": "Ann"},
+                {"__typename": "Node", "id": "n2"},
+            ]})
+        );
+    }
+
+    #[test]
+    fn skip_and_include_follow_variables_and_literals() {
+        let case = Case::new(
+            "query($skip: Boolean = false, $show: Boolean!) {
+               me {
+                 id @skip(if: $skip)
+                 name @include(if: $show)
+                 ... @include(if: false) { email }
+                 ...Mail @skip(if: $show)
+               }
+             }
+             fragment Mail on User { email }",
+        );
+        let data = json!({"me": {"id": "1", "name": "Ann", "email": "a@x"}});
+        let (out, _) = case.shape(json!({"show": true}), data.clone());
+        assert_eq!(out, json!({"me": {"id": "1", "name": "Ann"}}));
+        let (out, _) = case.shape(json!({"skip": true, "show": false}), data);
+        assert_eq!(out, json!({"me": {"email": "a@x"}}));
+    }
+
+    #[test]
+    fn typename_and_introspection_are_answered_and_planner_fields_dropped() {
+        let case = Case::new(
+            "{ __typename t: __typename __schema { queryType { name } } me { __typename id } }",
+        );
+        let (out, errors) = case.shape(
+            json!({}),
+            json!({
+                "__schema": {"queryType": {"name": "Query"}, "raw": true},
+                "me": {"__typename": "User", "id": "1", "_tg_key": "k"},
+                "extra": 1,
+            }),
+        );
+        assert_eq!(errors, Vec::<Value>::new());
+        assert_eq!(
+            serde_json::to_string(&out).unwrap(),
+            serde_json::to_string(&json!({
+                "__typename": "Query",
+                "t": "Query",
+                "__schema": {"queryType": {"name": "Query"}, "raw": true},
+                "me": {"__typename": "User", "id": "1"},
+            }))
+            .unwrap()
+        );
+    }
+
+    #[test]
+    fn denied_fields_are_null_with_an_error_and_propagate() {
+        let case = Case::new("{ secret nodes { id ... on User { email name } } }");
+        let mut denied = case.fields_named("secret");
+        denied.extend(case.fields_named("email"));
+        let mut errors = Vec::new();
+        let out = case.run(
+            json!({}),
+            &denied,
+            json!({"nodes": [
+                {"__typename": "Product", "id": "p"},
+                {"__typename": "User", "id": "u", "name": "Ann"},
+            ]}),
+            &mut errors,
+        );
+        assert_eq!(out, json!({"secret": null, "nodes": null}));
+        let unauthorized = |path: Value| {
+            json!({
+                "message": "Unauthorized field or type",
+                "path": path,
+                "extensions": {"code": "UNAUTHORIZED_FIELD_OR_TYPE"},
+            })
+        };
+        assert_eq!(
+            errors_json(&errors),
+            vec![
+                unauthorized(json!(["secret"])),
+                unauthorized(json!(["nodes", 1, "email"])),
+            ]
+        );
+        let case = Case::new("{ secretStrict }");
+        let denied = case.fields_named("secretStrict");
+        let mut errors = Vec::new();
+        let out = case.run(json!({}), &denied, json!({}), &mut errors);
+        assert_eq!(out, Value::Null);
+        assert_eq!(
+            errors_json(&errors),
+            vec![unauthorized(json!(["secretStrict"]))]
         );
     }
 }
