@@ -165,8 +165,9 @@ pub fn check_entity_list(
             response.errors
         )));
     }
+    let mut response = response.clone();
     let items = response
-        .data
+        .data_mut()
         .as_ref()
         .and_then(|d| d["topProducts"].as_array())
         .ok_or_else(|| FixtureError("no topProducts list in the response".to_owned()))?;

@@ -360,7 +360,7 @@ fn graphql_response(
     headers: Vec<(http::HeaderName, HeaderValue)>,
 ) -> Response {
     observe::graphql_errors(body);
-    let bytes = match serde_json::to_vec(body) {
+    let bytes = match body.to_json_bytes() {
         Ok(bytes) => bytes,
         Err(error) => {
             tracing::error!(%error, "serializing a response failed");
@@ -379,7 +379,17 @@ fn batch_response(media: MediaType, responses: &[GraphqlResponse], headers: Head
     for response in responses {
         observe::graphql_errors(response);
     }
-    let bytes = match serde_json::to_vec(responses) {
+    let joined = responses.iter().try_fold(vec![b'['], |mut out, response| {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&response.to_json_bytes()?);
+        Ok::<_, serde_json::Error>(out)
+    });
+    let bytes = match joined.map(|mut out| {
+        out.push(b']');
+        out
+    }) {
         Ok(bytes) => bytes,
         Err(error) => {
             tracing::error!(%error, "serializing a batch response failed");

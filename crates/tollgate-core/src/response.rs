@@ -61,21 +61,42 @@ impl GraphqlError {
 }
 
 /// A complete GraphQL response.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct GraphqlResponse {
     /// Errors, serialized first as the spec suggests.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub errors: Vec<GraphqlError>,
     /// `None`: no `data` key (request error). `Some(Value::Null)`: `"data": null`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "deserialize_present"
-    )]
+    #[serde(default, deserialize_with = "deserialize_present")]
     pub data: Option<Value>,
+    /// `data` as JSON text, written straight by the executor; when set it
+    /// is what goes out, in place of [`GraphqlResponse::data`]. Code that
+    /// reads or changes the data calls [`GraphqlResponse::data_mut`] first.
+    #[serde(skip)]
+    pub serialized_data: Option<String>,
     /// Response extensions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub extensions: Option<Map<String, Value>>,
+}
+
+impl Serialize for GraphqlResponse {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeMap as _};
+        let mut map = serializer.serialize_map(None)?;
+        if !self.errors.is_empty() {
+            map.serialize_entry("errors", &self.errors)?;
+        }
+        if let Some(text) = &self.serialized_data {
+            let data: Value = serde_json::from_str(text).map_err(S::Error::custom)?;
+            map.serialize_entry("data", &data)?;
+        } else if let Some(data) = &self.data {
+            map.serialize_entry("data", data)?;
+        }
+        if let Some(extensions) = &self.extensions {
+            map.serialize_entry("extensions", extensions)?;
+        }
+        map.end()
+    }
 }
 
 /// Keeps `"data": null` as `Some(Value::Null)` instead of collapsing it to `None`.
@@ -92,14 +113,81 @@ impl GraphqlResponse {
         Self {
             errors,
             data: None,
+            serialized_data: None,
             extensions: None,
         }
+    }
+
+    /// The `data`, as a value that can be changed (parsing
+    /// [`GraphqlResponse::serialized_data`] first when that is set).
+    pub fn data_mut(&mut self) -> &mut Option<Value> {
+        if let Some(text) = self.serialized_data.take() {
+            self.data = Some(serde_json::from_str(&text).unwrap_or(Value::Null));
+        }
+        &mut self.data
+    }
+
+    /// The response as JSON bytes: like serializing it, but copying
+    /// [`GraphqlResponse::serialized_data`] as it is.
+    pub fn to_json_bytes(&self) -> serde_json::Result<Vec<u8>> {
+        let capacity = self.serialized_data.as_ref().map_or(64, |d| d.len() + 64);
+        let mut out = Vec::with_capacity(capacity);
+        out.push(b'{');
+        let mut first = true;
+        let mut key = |out: &mut Vec<u8>, name: &[u8]| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(name);
+        };
+        if !self.errors.is_empty() {
+            key(&mut out, b"\"errors\":");
+            serde_json::to_writer(&mut out, &self.errors)?;
+        }
+        if let Some(text) = &self.serialized_data {
+            key(&mut out, b"\"data\":");
+            out.extend_from_slice(text.as_bytes());
+        } else if let Some(data) = &self.data {
+            key(&mut out, b"\"data\":");
+            serde_json::to_writer(&mut out, data)?;
+        }
+        if let Some(extensions) = &self.extensions {
+            key(&mut out, b"\"extensions\":");
+            serde_json::to_writer(&mut out, extensions)?;
+        }
+        out.push(b'}');
+        Ok(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serialized_data_goes_out_as_it_is_and_can_be_changed() {
+        let mut response = GraphqlResponse {
+            errors: vec![GraphqlError::new("boom", "X")],
+            serialized_data: Some(r#"{"b":1,"a":[null]}"#.to_owned()),
+            extensions: Some(Map::from_iter([("k".to_owned(), Value::Bool(true))])),
+            ..Default::default()
+        };
+        let expected = r#"{"errors":[{"message":"boom","extensions":{"code":"X"}}],"data":{"b":1,"a":[null]},"extensions":{"k":true}}"#;
+        assert_eq!(
+            String::from_utf8(response.to_json_bytes().unwrap()).unwrap(),
+            expected
+        );
+        assert_eq!(serde_json::to_string(&response).unwrap(), expected);
+        response.data_mut().as_mut().unwrap()["b"] = Value::from(2);
+        assert_eq!(response.serialized_data, None);
+        assert_eq!(
+            String::from_utf8(response.to_json_bytes().unwrap()).unwrap(),
+            expected.replace(r#""b":1"#, r#""b":2"#)
+        );
+        let empty = GraphqlResponse::default();
+        assert_eq!(empty.to_json_bytes().unwrap(), b"{}");
+    }
 
     #[test]
     fn absent_and_null_data_are_distinct() {
@@ -116,6 +204,7 @@ mod tests {
         let response = GraphqlResponse {
             errors: vec![GraphqlError::new("boom", "X")],
             data: Some(serde_json::json!({"a": 1})),
+            serialized_data: None,
             extensions: None,
         };
         assert_eq!(

@@ -83,4 +83,16 @@ pub trait SubgraphClient: Send + Sync + 'static {
         &self,
         request: SubgraphRequest,
     ) -> BoxFuture<'_, Result<SubgraphResponse, SubgraphError>>;
+
+    /// Sends one request whose body a wrapper has already encoded: `body` is
+    /// `request.body` as JSON. Transports that send JSON use it instead of
+    /// encoding the body again; the default ignores it.
+    fn send_encoded(
+        &self,
+        request: SubgraphRequest,
+        body: Bytes,
+    ) -> BoxFuture<'_, Result<SubgraphResponse, SubgraphError>> {
+        let _ = body;
+        self.send(request)
+    }
 }

@@ -5,7 +5,6 @@
 //! enabled) take part; mutations are never merged.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use futures::future::{BoxFuture, FutureExt, WeakShared};
@@ -42,12 +41,13 @@ impl<C: SubgraphClient> DeduplicatingClient<C> {
     }
 }
 
-/// A hash of everything that makes two requests the same.
-fn request_key(request: &SubgraphRequest) -> Option<[u8; 32]> {
-    let mut hasher = HashWriter(Sha256::new());
-    hasher.0.update(request.url.as_bytes());
-    hasher.0.update([0]);
-    serde_json::to_writer(&mut hasher, &request.body).ok()?;
+/// A hash of everything that makes two requests the same: URL, encoded
+/// body and headers.
+fn request_key(request: &SubgraphRequest, body: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(request.url.as_bytes());
+    hasher.update([0]);
+    hasher.update(body);
     let mut headers: Vec<(&str, &[u8])> = request
         .headers
         .iter()
@@ -55,25 +55,12 @@ fn request_key(request: &SubgraphRequest) -> Option<[u8; 32]> {
         .collect();
     headers.sort_unstable();
     for (name, value) in headers {
-        hasher.0.update([0]);
-        hasher.0.update(name.as_bytes());
-        hasher.0.update([1]);
-        hasher.0.update(value);
+        hasher.update([0]);
+        hasher.update(name.as_bytes());
+        hasher.update([1]);
+        hasher.update(value);
     }
-    Some(hasher.0.finalize().into())
-}
-
-struct HashWriter(Sha256);
-
-impl Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    hasher.finalize().into()
 }
 
 impl<C: SubgraphClient> SubgraphClient for DeduplicatingClient<C> {
@@ -84,12 +71,15 @@ impl<C: SubgraphClient> SubgraphClient for DeduplicatingClient<C> {
         if !request.deduplicate {
             return self.inner.send(request);
         }
-        let Some(key) = request_key(&request) else {
+        // Encoded once: for the key, and as the body the transport sends.
+        let Ok(body) = serde_json::to_vec(&request.body) else {
             return self.inner.send(request);
         };
+        let body = bytes::Bytes::from(body);
+        let key = request_key(&request, &body);
         let shared = {
             let Ok(mut map) = self.in_flight.lock() else {
-                return self.inner.send(request);
+                return self.inner.send_encoded(request, body);
             };
             if let Some(existing) = map.get(&key).and_then(WeakShared::upgrade) {
                 existing
@@ -100,7 +90,7 @@ impl<C: SubgraphClient> SubgraphClient for DeduplicatingClient<C> {
                 let inner = self.inner.clone();
                 let in_flight = self.in_flight.clone();
                 let future = async move {
-                    let result = inner.send(request).await;
+                    let result = inner.send_encoded(request, body).await;
                     if let Ok(mut map) = in_flight.lock() {
                         map.remove(&key);
                     }

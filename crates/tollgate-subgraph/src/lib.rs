@@ -8,6 +8,9 @@ mod dedup;
 
 pub use dedup::DeduplicatingClient;
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use http::header::{ACCEPT, CONTENT_TYPE};
@@ -23,7 +26,13 @@ pub struct ClientBuildError(#[from] reqwest::Error);
 #[derive(Debug, Clone)]
 pub struct HttpSubgraphClient {
     client: reqwest::Client,
+    /// Parsed subgraph URLs, bounded by [`MAX_CACHED_URLS`] (plugins may
+    /// route requests anywhere; beyond the bound URLs are parsed each time).
+    urls: Arc<RwLock<HashMap<Arc<str>, reqwest::Url>>>,
 }
+
+/// Most distinct subgraph URLs kept parsed.
+const MAX_CACHED_URLS: usize = 256;
 
 impl HttpSubgraphClient {
     /// Builds the shared client.
@@ -33,17 +42,35 @@ impl HttpSubgraphClient {
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
             .build()?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            urls: Arc::default(),
+        })
+    }
+
+    /// The parsed URL of a subgraph (parsed once per distinct URL).
+    fn url(&self, url: &Arc<str>) -> Result<reqwest::Url, SubgraphError> {
+        if let Some(parsed) = self.urls.read().ok().and_then(|m| m.get(url).cloned()) {
+            return Ok(parsed);
+        }
+        let parsed = reqwest::Url::parse(url).map_err(|_| SubgraphError::Transport)?;
+        if let Ok(mut urls) = self.urls.write() {
+            if urls.len() < MAX_CACHED_URLS {
+                urls.insert(url.clone(), parsed.clone());
+            }
+        }
+        Ok(parsed)
     }
 
     async fn send_inner(
         &self,
         request: SubgraphRequest,
+        body: Bytes,
     ) -> Result<SubgraphResponse, SubgraphError> {
-        let body = serde_json::to_vec(&request.body).map_err(|_| SubgraphError::Transport)?;
+        let url = self.url(&request.url)?;
         let mut response = self
             .client
-            .post(&*request.url)
+            .post(url)
             .timeout(request.timeout)
             .headers(request.headers)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
@@ -97,13 +124,23 @@ impl SubgraphClient for HttpSubgraphClient {
         &self,
         request: SubgraphRequest,
     ) -> BoxFuture<'_, Result<SubgraphResponse, SubgraphError>> {
-        Box::pin(self.send_inner(request))
+        match serde_json::to_vec(&request.body) {
+            Ok(body) => Box::pin(self.send_inner(request, Bytes::from(body))),
+            Err(_) => Box::pin(std::future::ready(Err(SubgraphError::Transport))),
+        }
+    }
+
+    fn send_encoded(
+        &self,
+        request: SubgraphRequest,
+        body: Bytes,
+    ) -> BoxFuture<'_, Result<SubgraphResponse, SubgraphError>> {
+        Box::pin(self.send_inner(request, body))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use axum::routing::post;

@@ -72,7 +72,8 @@ pub async fn execute(
     );
     Ok(GraphqlResponse {
         errors: state.errors,
-        data: Some(data),
+        data: None,
+        serialized_data: Some(data),
         extensions: None,
     })
 }
@@ -176,18 +177,17 @@ impl Run<'_> {
                                 {
                                     entity.representation.project(object, &matches).map(
                                         |mut rep| {
-                                            if let Value::Object(rep) = &mut rep {
-                                                rep.insert(
-                                                    "__typename".to_owned(),
-                                                    Value::String(
-                                                        entity.type_name.as_str().to_owned(),
-                                                    ),
-                                                );
-                                            }
+                                            rep.insert(
+                                                "__typename",
+                                                data::Value::String(
+                                                    entity.type_name.as_str().into(),
+                                                ),
+                                            );
+                                            let rep = data::Value::Object(rep);
                                             let text =
                                                 serde_json::to_string(&rep).unwrap_or_default();
                                             *seen.entry(text).or_insert_with(|| {
-                                                item.representations.push(rep);
+                                                item.representations.push(rep.to_json());
                                                 item.paths.push(
                                                     concrete.iter().map(|s| s.to_json()).collect(),
                                                 );

@@ -23,13 +23,13 @@ use apollo_compiler::schema::{EnumType, ExtendedType};
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node, Schema};
 use indexmap::IndexMap;
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 
 use super::data::{Object, Value as Data};
 use crate::response::GraphqlError;
 
-/// Shapes `data` for `operation`; returns the response's `data` value
-/// (`null` when a null propagated to the root).
+/// Shapes `data` for `operation`; returns the response's `data` as JSON
+/// text (`null` when a null propagated to the root).
 pub(super) fn shape(
     schema: &Valid<Schema>,
     document: &ExecutableDocument,
@@ -38,7 +38,7 @@ pub(super) fn shape(
     denied: &HashSet<usize>,
     data: &Data,
     errors: &mut Vec<GraphqlError>,
-) -> Value {
+) -> String {
     let had_errors = !errors.is_empty();
     let mut shaper = Shaper {
         schema,
@@ -52,10 +52,29 @@ pub(super) fn shape(
     let root = shaper.plan(&operation.selection_set.ty, &[&operation.selection_set]);
     let empty = Object::new();
     let object = data.as_object().unwrap_or(&empty);
-    match shaper.object(&root, object) {
-        Some(map) => Value::Object(map),
-        None => Value::Null,
+    let mut out = Vec::with_capacity(1024);
+    if !shaper.object(&root, object, &mut out) {
+        out.clear();
+        out.extend_from_slice(b"null");
     }
+    // Only JSON the shaper wrote: keys and type names are GraphQL names,
+    // values come escaped from serde_json.
+    String::from_utf8(out).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// Writes `"key":`. Response keys are GraphQL names (`[_A-Za-z][_0-9A-Za-z]*`):
+/// nothing to escape.
+fn write_key(out: &mut Vec<u8>, key: &str) {
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// Writes a data value as JSON.
+fn write_data(out: &mut Vec<u8>, value: &Data) {
+    // Writing to a vector cannot fail, and every value of the tree is
+    // serializable.
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 /// The collected fields of one set of merged selection sets on one runtime
@@ -147,13 +166,25 @@ struct Shaper<'a, 'e> {
 }
 
 impl<'a> Shaper<'a, '_> {
-    /// Completes an object with `plan`; `None` means null propagated into it.
-    fn object(&mut self, plan: &Plan<'a>, data: &Object) -> Option<Map<String, Value>> {
-        let mut out = Map::with_capacity(plan.fields.len());
-        for field in &plan.fields {
-            let value = match &field.action {
-                Action::Typename => Value::String(plan.type_name.as_str().to_owned()),
-                Action::Introspection => data.get(field.key).map_or(Value::Null, Data::to_json),
+    /// Writes an object completed with `plan`; `false` means null
+    /// propagated into it (the caller drops what was written).
+    fn object(&mut self, plan: &Plan<'a>, data: &Object, out: &mut Vec<u8>) -> bool {
+        out.push(b'{');
+        for (index, field) in plan.fields.iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            write_key(out, field.key);
+            match &field.action {
+                Action::Typename => {
+                    out.push(b'"');
+                    out.extend_from_slice(plan.type_name.as_str().as_bytes());
+                    out.push(b'"');
+                }
+                Action::Introspection => match data.get(field.key) {
+                    Some(value) => write_data(out, value),
+                    None => out.extend_from_slice(b"null"),
+                },
                 Action::Denied { non_null } => {
                     self.path.push(Step::Key(field.key));
                     self.errors.push(
@@ -165,25 +196,27 @@ impl<'a> Shaper<'a, '_> {
                     );
                     self.path.pop();
                     if *non_null {
-                        return None;
+                        return false;
                     }
-                    Value::Null
+                    out.extend_from_slice(b"null");
                 }
                 Action::Complete { ty, output } => {
                     self.path.push(Step::Key(field.key));
-                    let value =
-                        self.value(ty, plan.type_name, field.name, output, lookup(data, field));
+                    let data = lookup(data, field);
+                    let written = self.value(ty, plan.type_name, field.name, output, data, out);
                     self.path.pop();
-                    value?
+                    if !written {
+                        return false;
+                    }
                 }
-            };
-            out.insert(field.key.to_owned(), value);
+            }
         }
-        Some(out)
+        out.push(b'}');
+        true
     }
 
-    /// Completes one value of type `ty` for field `parent.field`; `None`
-    /// means null in a non-null position.
+    /// Writes one value of type `ty` for field `parent.field`; `false`
+    /// means null in a non-null position (nothing is left written).
     fn value(
         &mut self,
         ty: &'a ast::Type,
@@ -191,24 +224,28 @@ impl<'a> Shaper<'a, '_> {
         field: &'a Name,
         output: &Output<'a>,
         value: Option<&Data>,
-    ) -> Option<Value> {
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let start = out.len();
         let completed = match value {
-            None | Some(Data::Null) => None,
-            Some(value) => self.non_null_value(ty, parent, field, output, value),
+            None | Some(Data::Null) => false,
+            Some(value) => self.non_null_value(ty, parent, field, output, value, out),
         };
-        match completed {
-            Some(value) => Some(value),
-            None if ty.is_non_null() => {
-                if value.is_some() || !self.had_errors {
-                    self.null_error(parent, field);
-                }
-                None
-            }
-            None => Some(Value::Null),
+        if completed {
+            return true;
         }
+        out.truncate(start);
+        if ty.is_non_null() {
+            if value.is_some() || !self.had_errors {
+                self.null_error(parent, field);
+            }
+            return false;
+        }
+        out.extend_from_slice(b"null");
+        true
     }
 
-    /// Completes a present, non-null value; `None` when it turned null.
+    /// Writes a present, non-null value; `false` when it turned null.
     fn non_null_value(
         &mut self,
         ty: &'a ast::Type,
@@ -216,30 +253,41 @@ impl<'a> Shaper<'a, '_> {
         field: &'a Name,
         output: &Output<'a>,
         value: &Data,
-    ) -> Option<Value> {
+        out: &mut Vec<u8>,
+    ) -> bool {
         if let ast::Type::List(inner) | ast::Type::NonNullList(inner) = ty {
             let Data::Array(items) = value else {
                 self.invalid(parent, field);
-                return None;
+                return false;
             };
-            let mut out = Vec::with_capacity(items.len());
+            out.push(b'[');
             for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
                 self.path.push(Step::Index(index));
-                let completed = self.value(inner, parent, field, output, Some(item));
+                let completed = self.value(inner, parent, field, output, Some(item), out);
                 self.path.pop();
-                out.push(completed?);
+                if !completed {
+                    return false;
+                }
             }
-            return Some(Value::Array(out));
+            out.push(b']');
+            return true;
         }
         match output {
-            Output::Leaf => Some(value.to_json()),
+            Output::Leaf => {
+                write_data(out, value);
+                true
+            }
             Output::Enum(enum_) => {
                 let known = value.as_str().is_some_and(|v| enum_.values.contains_key(v));
                 if known {
-                    Some(value.to_json())
+                    write_data(out, value);
+                    true
                 } else {
                     self.invalid(parent, field);
-                    None
+                    false
                 }
             }
             Output::Object {
@@ -249,10 +297,10 @@ impl<'a> Shaper<'a, '_> {
             } => {
                 let Data::Object(object) = value else {
                     self.invalid(parent, field);
-                    return None;
+                    return false;
                 };
                 let plan = plan.get_or_init(|| self.plan(type_name, sets));
-                self.object(plan, object).map(Value::Object)
+                self.object(plan, object, out)
             }
             Output::Abstract {
                 type_name,
@@ -261,14 +309,14 @@ impl<'a> Shaper<'a, '_> {
             } => {
                 let Data::Object(object) = value else {
                     self.invalid(parent, field);
-                    return None;
+                    return false;
                 };
                 let typename = object.get("__typename").and_then(Data::as_str);
                 let Some(plan) = self.runtime_plan(type_name, sets, plans, typename) else {
                     self.invalid(parent, field);
-                    return None;
+                    return false;
                 };
-                self.object(&plan, object).map(Value::Object)
+                self.object(&plan, object, out)
             }
         }
     }
@@ -572,7 +620,7 @@ mod tests {
                 &variables,
             )
             .unwrap();
-            shape(
+            let text = shape(
                 &self.schema,
                 &self.document,
                 operation,
@@ -580,7 +628,8 @@ mod tests {
                 denied,
                 &Data::from(data),
                 errors,
-            )
+            );
+            serde_json::from_str(&text).unwrap()
         }
 
         fn shape(&self, variables: Value, data: Value) -> (Value, Vec<Value>) {
@@ -688,7 +737,7 @@ mod tests {
     #[test]
     fn keys_are_found_in_objects_of_any_key_order_and_size() {
         let case = Case::new("{ things { ... on User { id name color } } }");
-        let mut large = Map::new();
+        let mut large = serde_json::Map::new();
         for i in 0..40 {
             large.insert(format!("_extra{i}"), json!(i));
         }

@@ -7,12 +7,10 @@ use std::fmt::Write as _;
 
 use sha2::Digest as _;
 
+use crate::executor::data;
 use apollo_compiler::ast::{self, Value};
 use apollo_compiler::executable::{self, SelectionSet};
 use apollo_compiler::{Name, Node};
-use serde_json::{Map, Value as Json};
-
-use crate::executor::data;
 
 /// An ordered selection of fields and inline fragments.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -410,17 +408,17 @@ impl Selection {
         &self,
         object: &data::Object,
         matches: &dyn Fn(&str, &str) -> bool,
-    ) -> Option<Json> {
-        let mut out = Map::new();
+    ) -> Option<data::Object> {
+        let mut out = data::Object::new();
         self.project_into(object, matches, &mut out)?;
-        Some(Json::Object(out))
+        Some(out)
     }
 
     fn project_into(
         &self,
         object: &data::Object,
         matches: &dyn Fn(&str, &str) -> bool,
-        out: &mut Map<String, Json>,
+        out: &mut data::Object,
     ) -> Option<()> {
         for item in &self.items {
             match item {
@@ -428,14 +426,12 @@ impl Selection {
                     let value = object.get(field.response_key.as_str())?;
                     let projected = match &field.selection {
                         Some(nested) => project_value(nested, value, matches)?,
-                        None => value.to_json(),
+                        None => value.clone(),
                     };
                     // Representations name fields, whatever key they were fetched under.
                     match out.get_mut(field.name.as_str()) {
-                        Some(existing) => json_merge(existing, projected),
-                        None => {
-                            out.insert(field.name.as_str().to_owned(), projected);
-                        }
+                        Some(existing) => crate::executor::merge::deep_merge(existing, projected),
+                        None => out.insert(field.name.as_str(), projected),
                     }
                 }
                 Item::Fragment(fragment) => {
@@ -460,40 +456,16 @@ fn project_value(
     selection: &Selection,
     value: &data::Value,
     matches: &dyn Fn(&str, &str) -> bool,
-) -> Option<Json> {
+) -> Option<data::Value> {
     match value {
-        data::Value::Null => Some(Json::Null),
+        data::Value::Null => Some(data::Value::Null),
         data::Value::Array(items) => items
             .iter()
             .map(|item| project_value(selection, item, matches))
             .collect::<Option<Vec<_>>>()
-            .map(Json::Array),
-        data::Value::Object(object) => selection.project(object, matches),
+            .map(data::Value::Array),
+        data::Value::Object(object) => selection.project(object, matches).map(data::Value::Object),
         _ => None,
-    }
-}
-
-/// Merges two projections of one field (selected under two keys): objects
-/// key by key, lists item by item.
-fn json_merge(target: &mut Json, source: Json) {
-    match (target, source) {
-        (Json::Object(target), Json::Object(source)) => {
-            for (key, value) in source {
-                match target.get_mut(&key) {
-                    Some(existing) => json_merge(existing, value),
-                    None => {
-                        target.insert(key, value);
-                    }
-                }
-            }
-        }
-        (Json::Array(target), Json::Array(source)) => {
-            for (slot, item) in target.iter_mut().zip(source) {
-                json_merge(slot, item);
-            }
-        }
-        (_, Json::Null) => {}
-        (target, source) => *target = source,
     }
 }
 
