@@ -4,11 +4,14 @@
 //! keys, and a scan of a few short keys is cheaper than hashing every key
 //! on insert and lookup (serde_json's order-keeping map hashes with SipHash
 //! and allocates twice per object). Large objects (hostile or odd answers)
-//! get a hashed index where a scan would be quadratic.
+//! get a hashed index where a scan would be quadratic. Keys and strings are
+//! `CompactString`s: up to 24 bytes (most keys, ids and names) they live
+//! inline, without an allocation.
 
 use std::collections::HashMap;
 use std::fmt;
 
+use compact_str::CompactString as Str;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
@@ -27,7 +30,7 @@ pub enum Value {
     /// A number, exactly as serde_json reads it.
     Number(serde_json::Number),
     /// A string.
-    String(Box<str>),
+    String(Str),
     /// A list.
     Array(Vec<Value>),
     /// An object.
@@ -37,7 +40,7 @@ pub enum Value {
 /// A JSON object: entries in arrival order, keys unique.
 #[derive(Debug, Clone, Default)]
 pub struct Object {
-    entries: Vec<(Box<str>, Value)>,
+    entries: Vec<(Str, Value)>,
 }
 
 impl Value {
@@ -76,7 +79,7 @@ impl Value {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Number(n) => serde_json::Value::Number(n.clone()),
-            Value::String(s) => serde_json::Value::String(s.as_ref().to_owned()),
+            Value::String(s) => serde_json::Value::String(s.as_str().to_owned()),
             Value::Array(items) => {
                 serde_json::Value::Array(items.iter().map(Value::to_json).collect())
             }
@@ -96,7 +99,7 @@ impl From<serde_json::Value> for Value {
             serde_json::Value::Null => Value::Null,
             serde_json::Value::Bool(b) => Value::Bool(b),
             serde_json::Value::Number(n) => Value::Number(n),
-            serde_json::Value::String(s) => Value::String(s.into_boxed_str()),
+            serde_json::Value::String(s) => Value::String(s.into()),
             serde_json::Value::Array(items) => {
                 Value::Array(items.into_iter().map(Value::from).collect())
             }
@@ -104,7 +107,7 @@ impl From<serde_json::Value> for Value {
                 // serde_json's map keys are unique already.
                 entries: map
                     .into_iter()
-                    .map(|(k, v)| (k.into_boxed_str(), Value::from(v)))
+                    .map(|(k, v)| (k.into(), Value::from(v)))
                     .collect(),
             }),
         }
@@ -179,7 +182,7 @@ impl Object {
     /// `merge(existing, new)`, a new key is appended.
     pub fn merge_with(&mut self, source: Object, mut merge: impl FnMut(&mut Value, Value)) {
         if self.entries.len() > SCAN_LIMIT && source.entries.len() > 1 {
-            let mut index: HashMap<Box<str>, usize> = self
+            let mut index: HashMap<Str, usize> = self
                 .entries
                 .iter()
                 .enumerate()
@@ -221,8 +224,8 @@ impl Object {
         if !duplicated {
             return;
         }
-        let mut out: Vec<(Box<str>, Value)> = Vec::with_capacity(n);
-        let mut index: HashMap<Box<str>, usize> = HashMap::with_capacity(n);
+        let mut out: Vec<(Str, Value)> = Vec::with_capacity(n);
+        let mut index: HashMap<Str, usize> = HashMap::with_capacity(n);
         for (key, value) in std::mem::take(&mut self.entries) {
             match index.get(&key) {
                 Some(i) => out[*i].1 = value,
@@ -245,16 +248,16 @@ impl PartialEq for Object {
 }
 
 impl IntoIterator for Object {
-    type Item = (Box<str>, Value);
-    type IntoIter = std::vec::IntoIter<(Box<str>, Value)>;
+    type Item = (Str, Value);
+    type IntoIter = std::vec::IntoIter<(Str, Value)>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.entries.into_iter()
     }
 }
 
-impl FromIterator<(Box<str>, Value)> for Object {
-    fn from_iter<I: IntoIterator<Item = (Box<str>, Value)>>(iter: I) -> Self {
+impl FromIterator<(Str, Value)> for Object {
+    fn from_iter<I: IntoIterator<Item = (Str, Value)>>(iter: I) -> Self {
         let mut object = Object {
             entries: iter.into_iter().collect(),
         };
@@ -326,7 +329,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v.into_boxed_str()))
+        Ok(Value::String(v.into()))
     }
 
     fn visit_unit<E>(self) -> Result<Value, E> {
@@ -350,7 +353,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut entries: Vec<(Box<str>, Value)> =
+        let mut entries: Vec<(Str, Value)> =
             Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
         while let Some(key) = map.next_key::<KeyString>()? {
             let value = map.next_value()?;
@@ -364,7 +367,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
 
 /// An object key, read without an intermediate `String` when the input
 /// lends the text.
-struct KeyString(Box<str>);
+struct KeyString(Str);
 
 impl<'de> Deserialize<'de> for KeyString {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -378,7 +381,7 @@ impl<'de> Deserialize<'de> for KeyString {
                 Ok(KeyString(v.into()))
             }
             fn visit_string<E>(self, v: String) -> Result<KeyString, E> {
-                Ok(KeyString(v.into_boxed_str()))
+                Ok(KeyString(v.into()))
             }
         }
         deserializer.deserialize_str(KeyVisitor)

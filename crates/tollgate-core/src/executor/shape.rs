@@ -72,9 +72,51 @@ fn write_key(out: &mut Vec<u8>, key: &str) {
 
 /// Writes a data value as JSON.
 fn write_data(out: &mut Vec<u8>, value: &Data) {
-    // Writing to a vector cannot fail, and every value of the tree is
-    // serializable.
-    let _ = serde_json::to_writer(&mut *out, value);
+    match value {
+        Data::Null => out.extend_from_slice(b"null"),
+        Data::Bool(true) => out.extend_from_slice(b"true"),
+        Data::Bool(false) => out.extend_from_slice(b"false"),
+        Data::Number(n) => {
+            // Writing to a vector cannot fail.
+            let _ = serde_json::to_writer(&mut *out, n);
+        }
+        Data::String(s) => write_str(out, s),
+        Data::Array(items) => {
+            out.push(b'[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_data(out, item);
+            }
+            out.push(b']');
+        }
+        Data::Object(object) => {
+            out.push(b'{');
+            for (index, (key, item)) in object.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_str(out, key);
+                out.push(b':');
+                write_data(out, item);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// Writes a JSON string. Most strings need no escaping: those are copied
+/// in one go; the others go through serde_json's escaper.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        // Writing to a vector cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
 }
 
 /// The collected fields of one set of merged selection sets on one runtime
@@ -527,6 +569,23 @@ fn lookup<'d>(data: &'d Object, field: &PlannedField<'_>) -> Option<&'d Data> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leaf_values_are_written_as_serde_json_writes_them() {
+        let value = serde_json::json!({
+            "plain": "Lorem ipsum dolor sit amet",
+            "escaped": "a \"quote\", a \\ backslash, a\nnewline, a \u{1} control, a \u{7f} del",
+            "unicode": "żółw 🐢 /slash",
+            "numbers": [0, -7, 18446744073709551615u64, 1.5, -2.5e-10],
+            "nested": {"k\"ey": [true, false, null, {}], "": []}
+        });
+        let mut out = Vec::new();
+        write_data(&mut out, &Data::from(value.clone()));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            serde_json::to_string(&value).unwrap()
+        );
+    }
     use apollo_compiler::executable::Fragment;
     use serde_json::json;
 
