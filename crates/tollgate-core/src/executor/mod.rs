@@ -19,7 +19,7 @@ use tracing::Instrument as _;
 use crate::context::RequestContext;
 use crate::error::{ClientError, InternalError};
 use crate::pipeline::PreparedOperation;
-use crate::planner::{EntityInput, FetchNode, PlanNode};
+use crate::planner::{EntityFetch, EntityInput, FetchNode, PlanNode};
 use crate::response::{GraphqlError, GraphqlResponse};
 use crate::runtime::Runtime;
 use fetch::FetchOutcome;
@@ -159,8 +159,10 @@ impl Run<'_> {
                         paths: Vec::new(),
                     };
                     // Representations are deduplicated across all inputs:
-                    // one entity found at several paths is fetched once.
-                    let mut seen: HashMap<String, usize> = HashMap::new();
+                    // one entity found at several paths is fetched once. The
+                    // key is the representation's JSON text.
+                    let mut seen: HashMap<Vec<u8>, usize> = HashMap::new();
+                    let mut text = Vec::with_capacity(128);
                     for input in &flatten.inputs {
                         let entity = &input.entity;
                         let mut slots = Vec::new();
@@ -175,26 +177,23 @@ impl Run<'_> {
                                 // when the entity type is an interface (object).
                                 let slot = if typename.is_none_or(|t| matches(&entity.type_name, t))
                                 {
-                                    entity.representation.project(object, &matches).map(
-                                        |mut rep| {
-                                            rep.insert(
-                                                "__typename",
-                                                data::Value::String(
-                                                    entity.type_name.as_str().into(),
-                                                ),
-                                            );
-                                            let rep = data::Value::Object(rep);
-                                            let text =
-                                                serde_json::to_string(&rep).unwrap_or_default();
-                                            *seen.entry(text).or_insert_with(|| {
-                                                item.representations.push(rep.to_json());
+                                    text.clear();
+                                    representation(entity, object, &matches, &mut text).map(|()| {
+                                        match seen.get(text.as_slice()) {
+                                            Some(index) => *index,
+                                            None => {
+                                                let rep = serde_json::from_slice(&text)
+                                                    .unwrap_or(Value::Null);
+                                                item.representations.push(rep);
                                                 item.paths.push(
                                                     concrete.iter().map(|s| s.to_json()).collect(),
                                                 );
-                                                item.representations.len() - 1
-                                            })
-                                        },
-                                    )
+                                                let index = item.representations.len() - 1;
+                                                seen.insert(text.clone(), index);
+                                                index
+                                            }
+                                        }
+                                    })
                                 } else {
                                     None
                                 };
@@ -239,6 +238,28 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// Writes the representation of `object` for `entity` as JSON text into
+/// `out`; `None` when the object lacks a field the representation needs.
+fn representation(
+    entity: &EntityFetch,
+    object: &data::Object,
+    matches: &dyn Fn(&str, &str) -> bool,
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    if entity.direct {
+        return entity
+            .representation
+            .write_representation(object, &entity.type_name, matches, out);
+    }
+    let mut rep = entity.representation.project(object, matches)?;
+    rep.insert(
+        "__typename",
+        data::Value::String(entity.type_name.as_str().into()),
+    );
+    data::write_json(out, &data::Value::Object(rep));
+    Some(())
 }
 
 fn apply_root(state: &mut State, outcome: FetchOutcome) {

@@ -25,7 +25,7 @@ use apollo_compiler::{Name, Node, Schema};
 use indexmap::IndexMap;
 use serde_json::{Number, Value};
 
-use super::data::{Object, Value as Data};
+use super::data::{write_json as write_data, Object, Value as Data};
 use crate::response::GraphqlError;
 
 /// Shapes `data` for `operation`; returns the response's `data` as JSON
@@ -68,55 +68,6 @@ fn write_key(out: &mut Vec<u8>, key: &str) {
     out.push(b'"');
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(b"\":");
-}
-
-/// Writes a data value as JSON.
-fn write_data(out: &mut Vec<u8>, value: &Data) {
-    match value {
-        Data::Null => out.extend_from_slice(b"null"),
-        Data::Bool(true) => out.extend_from_slice(b"true"),
-        Data::Bool(false) => out.extend_from_slice(b"false"),
-        Data::Number(n) => {
-            // Writing to a vector cannot fail.
-            let _ = serde_json::to_writer(&mut *out, n);
-        }
-        Data::String(s) => write_str(out, s),
-        Data::Array(items) => {
-            out.push(b'[');
-            for (index, item) in items.iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                write_data(out, item);
-            }
-            out.push(b']');
-        }
-        Data::Object(object) => {
-            out.push(b'{');
-            for (index, (key, item)) in object.iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                write_str(out, key);
-                out.push(b':');
-                write_data(out, item);
-            }
-            out.push(b'}');
-        }
-    }
-}
-
-/// Writes a JSON string. Most strings need no escaping: those are copied
-/// in one go; the others go through serde_json's escaper.
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        // Writing to a vector cannot fail.
-        let _ = serde_json::to_writer(&mut *out, s);
-    } else {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    }
 }
 
 /// The collected fields of one set of merged selection sets on one runtime

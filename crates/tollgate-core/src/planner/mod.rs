@@ -99,6 +99,9 @@ pub struct EntityFetch {
     pub type_name: Name,
     /// The fields each representation carries (`__typename`, key, requirements).
     pub representation: Selection,
+    /// Whether the representation can be written straight from the data
+    /// ([`Selection::names_unique`]).
+    pub direct: bool,
 }
 
 /// Why an operation cannot be planned.
@@ -398,6 +401,7 @@ fn fetch_node(
                 entity: EntityFetch {
                     type_name: type_name.clone(),
                     representation: representation.clone(),
+                    direct: representation.names_unique(),
                 },
             });
         }

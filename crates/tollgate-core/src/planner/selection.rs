@@ -452,6 +452,113 @@ impl Selection {
     }
 }
 
+impl Selection {
+    /// Whether no field name appears twice at any level (fragments
+    /// flattened): then [`Selection::write_representation`] gives the same
+    /// representation as [`Selection::project`], which merges such fields.
+    pub fn names_unique(&self) -> bool {
+        let fields = self.fields_flat();
+        fields
+            .iter()
+            .enumerate()
+            .all(|(i, f)| fields[..i].iter().all(|g| g.name != f.name))
+            && fields
+                .iter()
+                .all(|f| f.selection.as_ref().is_none_or(Selection::names_unique))
+    }
+
+    /// Writes the representation of `object` straight as JSON text:
+    /// `{"__typename":"<typename>", ...fields}` with this selection's other
+    /// top-level fields in order. `None` (with `out` left partly written)
+    /// when a selected field is missing, as for [`Selection::project`].
+    pub fn write_representation(
+        &self,
+        object: &data::Object,
+        typename: &str,
+        matches: &dyn Fn(&str, &str) -> bool,
+        out: &mut Vec<u8>,
+    ) -> Option<()> {
+        out.extend_from_slice(b"{\"__typename\":");
+        data::write_str(out, typename);
+        self.write_fields(object, matches, out, true)?;
+        out.push(b'}');
+        Some(())
+    }
+
+    /// Writes `,"name":value` for each selected field; `skip_typename` at
+    /// the top level, where `__typename` is already written.
+    fn write_fields(
+        &self,
+        object: &data::Object,
+        matches: &dyn Fn(&str, &str) -> bool,
+        out: &mut Vec<u8>,
+        skip_typename: bool,
+    ) -> Option<()> {
+        for item in &self.items {
+            match item {
+                Item::Field(field) => {
+                    if skip_typename && field.name == "__typename" {
+                        continue;
+                    }
+                    let value = object.get(field.response_key.as_str())?;
+                    if out.last() != Some(&b'{') {
+                        out.push(b',');
+                    }
+                    data::write_str(out, field.name.as_str());
+                    out.push(b':');
+                    match &field.selection {
+                        Some(nested) => write_value(nested, value, matches, out)?,
+                        None => data::write_json(out, value),
+                    }
+                }
+                Item::Fragment(fragment) => {
+                    let applies = match &fragment.type_condition {
+                        None => true,
+                        Some(condition) => object
+                            .get("__typename")
+                            .and_then(data::Value::as_str)
+                            .is_some_and(|t| matches(condition, t)),
+                    };
+                    if applies {
+                        fragment
+                            .selection
+                            .write_fields(object, matches, out, skip_typename)?;
+                    }
+                }
+            }
+        }
+        Some(())
+    }
+}
+
+fn write_value(
+    selection: &Selection,
+    value: &data::Value,
+    matches: &dyn Fn(&str, &str) -> bool,
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    match value {
+        data::Value::Null => out.extend_from_slice(b"null"),
+        data::Value::Array(items) => {
+            out.push(b'[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_value(selection, item, matches, out)?;
+            }
+            out.push(b']');
+        }
+        data::Value::Object(object) => {
+            out.push(b'{');
+            selection.write_fields(object, matches, out, false)?;
+            out.push(b'}');
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
 fn project_value(
     selection: &Selection,
     value: &data::Value,

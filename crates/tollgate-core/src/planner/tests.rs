@@ -685,3 +685,64 @@ fn fetches_merge_only_when_no_answer_can_change() {
         vec![vec![0], vec![1]]
     );
 }
+
+#[test]
+fn representations_written_directly_match_the_projection() {
+    use crate::executor::data;
+    let name = |n: &str| Name::new(n).unwrap();
+    // { __typename id dims { w h } tags { label } ... on Book { isbn } }
+    let mut rep = Selection::default();
+    rep.add_typename();
+    rep.add_field(&name("id"), &name("id"), &[], &Default::default(), false);
+    let dims = rep.add_field(&name("dims"), &name("dims"), &[], &Default::default(), true);
+    let tags = rep.add_field(&name("tags"), &name("tags"), &[], &Default::default(), true);
+    for (index, fields) in [(dims, &["w", "h"][..]), (tags, &["label"][..])] {
+        let nested = rep.at_mut(&[index]).unwrap();
+        for field in fields {
+            nested.add_field(&name(field), &name(field), &[], &Default::default(), false);
+        }
+    }
+    let book = rep.add_fragment(Some(&name("Book")), &Default::default());
+    rep.at_mut(&[book]).unwrap().add_field(
+        &name("isbn"),
+        &name("isbn"),
+        &[],
+        &Default::default(),
+        false,
+    );
+    assert!(rep.names_unique());
+    let matches = |condition: &str, typename: &str| condition == typename;
+    for object in [
+        serde_json::json!({"__typename": "Book", "id": "1", "isbn": "x\"y", "dims": {"h": 2, "w": 1.5}, "tags": [{"label": "a"}, null], "extra": 1}),
+        serde_json::json!({"__typename": "Film", "id": 2, "dims": null, "tags": []}),
+    ] {
+        let object = match data::Value::from(object) {
+            data::Value::Object(object) => object,
+            _ => unreachable!(),
+        };
+        let mut direct = Vec::new();
+        rep.write_representation(&object, "Media", &matches, &mut direct)
+            .unwrap();
+        let mut projected = rep.project(&object, &matches).unwrap();
+        projected.insert("__typename", data::Value::String("Media".into()));
+        let direct: serde_json::Value = serde_json::from_slice(&direct).unwrap();
+        assert_eq!(direct, data::Value::Object(projected).to_json());
+        assert_eq!(direct["__typename"], "Media");
+    }
+    // A missing field, a scalar where an object is selected: no representation.
+    for object in [
+        serde_json::json!({"__typename": "Film", "dims": null, "tags": []}),
+        serde_json::json!({"__typename": "Film", "id": 1, "dims": 3, "tags": []}),
+    ] {
+        let data::Value::Object(object) = data::Value::from(object) else {
+            unreachable!()
+        };
+        assert!(rep
+            .write_representation(&object, "Media", &matches, &mut Vec::new())
+            .is_none());
+        assert!(rep.project(&object, &matches).is_none());
+    }
+    // The same field name twice (another key): not written directly.
+    rep.add_field(&name("other"), &name("id"), &[], &Default::default(), false);
+    assert!(!rep.names_unique());
+}
