@@ -30,11 +30,61 @@ pub enum Value {
     /// A number, exactly as serde_json reads it.
     Number(serde_json::Number),
     /// A string.
-    String(Str),
+    String(Text),
     /// A list.
     Array(Vec<Value>),
     /// An object.
     Object(Object),
+}
+
+/// A string of the tree, with whether it is known to need no escaping in
+/// JSON: strings serde_json's parser lends straight from the input
+/// (`visit_borrowed_str`) had no escape sequences, and JSON forbids raw
+/// quotes, backslashes and control characters in them. [`Value`] is only
+/// deserialized from JSON text (`serde_json::from_slice`/`from_str`).
+#[derive(Debug, Clone, Default)]
+pub struct Text {
+    text: Str,
+    plain: bool,
+}
+
+impl Text {
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Self {
+        Self {
+            text: text.into(),
+            plain: false,
+        }
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Self {
+        Self {
+            text: text.into(),
+            plain: false,
+        }
+    }
 }
 
 /// A JSON object: entries in arrival order, keys unique.
@@ -328,6 +378,14 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::String(v.into()))
     }
 
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Value, E> {
+        // serde_json lends the input only for strings without escapes.
+        Ok(Value::String(Text {
+            text: v.into(),
+            plain: true,
+        }))
+    }
+
     fn visit_string<E>(self, v: String) -> Result<Value, E> {
         Ok(Value::String(v.into()))
     }
@@ -398,6 +456,11 @@ pub fn write_json(out: &mut Vec<u8>, value: &Value) {
             // Writing to a vector cannot fail.
             let _ = serde_json::to_writer(&mut *out, n);
         }
+        Value::String(s) if s.plain => {
+            out.push(b'"');
+            out.extend_from_slice(s.as_bytes());
+            out.push(b'"');
+        }
         Value::String(s) => write_str(out, s),
         Value::Array(items) => {
             out.push(b'[');
@@ -455,6 +518,25 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(text).unwrap()
         );
         assert_eq!(Value::from(value.to_json()), value);
+    }
+
+    #[test]
+    fn strings_read_with_escapes_are_written_escaped_again() {
+        let text = r#"{"plain":"Lorem ipsum","quote":"a \"b\"","slash":"c\\d","nl":"e\nf","u":"\u0001 \u00e9"}"#;
+        let value = parse(text);
+        let mut out = Vec::new();
+        write_json(&mut out, &value);
+        let written: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            written,
+            serde_json::from_str::<serde_json::Value>(text).unwrap()
+        );
+        assert!(
+            matches!(value.as_object().unwrap().get("plain"), Some(Value::String(s)) if s.plain)
+        );
+        assert!(
+            matches!(value.as_object().unwrap().get("quote"), Some(Value::String(s)) if !s.plain)
+        );
     }
 
     #[test]

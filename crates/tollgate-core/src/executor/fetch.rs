@@ -24,6 +24,8 @@ pub(super) struct FetchOutcome {
     pub(super) data: Option<super::data::Value>,
     /// Errors, with `extensions.serviceName` set and subgraph locations removed.
     pub(super) errors: Vec<GraphqlError>,
+    /// Size of the answer's body in bytes (sizes the response buffer).
+    pub(super) body_len: usize,
 }
 
 /// Sends one fetch. `Err` only when a plugin refuses the request.
@@ -84,6 +86,7 @@ pub(super) async fn send(
     let failed = |message: String, code: &str| FetchOutcome {
         data: None,
         errors: vec![GraphqlError::new(message, code).with_extension("serviceName", &*subgraph)],
+        body_len: 0,
     };
     let mut response = match runtime.client.send(request).await {
         Ok(response) => response,
@@ -135,6 +138,7 @@ pub(super) async fn send(
             Ok(FetchOutcome {
                 data: body.data.filter(|d| !d.is_null()),
                 errors,
+                body_len: response.body.len(),
             })
         }
         _ if !response.status.is_success() => Ok(failed(

@@ -27,6 +27,8 @@ use fetch::FetchOutcome;
 /// The response being assembled.
 struct State {
     data: data::Value,
+    /// Bytes of subgraph answers merged so far (the response is about as large).
+    received: usize,
     errors: Vec<GraphqlError>,
 }
 
@@ -48,6 +50,7 @@ pub async fn execute(
     };
     let mut state = State {
         data: data::Value::Object(data::Object::new()),
+        received: 0,
         errors: Vec::new(),
     };
     if let Some(node) = &plan_from.plan.node {
@@ -68,6 +71,7 @@ pub async fn execute(
         variables,
         denied,
         &state.data,
+        state.received,
         &mut state.errors,
     );
     Ok(GraphqlResponse {
@@ -225,6 +229,7 @@ impl Run<'_> {
         .await;
         for (item, outcome) in pending.iter().zip(outcomes) {
             let mut outcome = outcome?;
+            state.received += outcome.body_len;
             if !item.fetch.renames.is_empty() {
                 if let Some(data) = &mut outcome.data {
                     merge::rename_keys(data, &item.fetch.renames, 0);

@@ -29,7 +29,8 @@ use super::data::{write_json as write_data, Object, Value as Data};
 use crate::response::GraphqlError;
 
 /// Shapes `data` for `operation`; returns the response's `data` as JSON
-/// text (`null` when a null propagated to the root).
+/// text (`null` when a null propagated to the root). `size_hint`: about how
+/// large it will be.
 pub(super) fn shape(
     schema: &Valid<Schema>,
     document: &ExecutableDocument,
@@ -37,6 +38,7 @@ pub(super) fn shape(
     variables: &Valid<JsonMap>,
     denied: &HashSet<usize>,
     data: &Data,
+    size_hint: usize,
     errors: &mut Vec<GraphqlError>,
 ) -> String {
     let had_errors = !errors.is_empty();
@@ -52,7 +54,8 @@ pub(super) fn shape(
     let root = shaper.plan(&operation.selection_set.ty, &[&operation.selection_set]);
     let empty = Object::new();
     let object = data.as_object().unwrap_or(&empty);
-    let mut out = Vec::with_capacity(1024);
+    // About the size of the subgraph answers, within bounds.
+    let mut out = Vec::with_capacity(size_hint.clamp(256, 1 << 20));
     if !shaper.object(&root, object, &mut out) {
         out.clear();
         out.extend_from_slice(b"null");
@@ -637,6 +640,7 @@ mod tests {
                 &variables,
                 denied,
                 &Data::from(data),
+                0,
                 errors,
             );
             serde_json::from_str(&text).unwrap()
