@@ -70,9 +70,7 @@ pub async fn execute(
         &prepared.operation,
         variables,
         denied,
-        &state.data,
-        state.received,
-        &mut state.errors,
+        &mut state,
     );
     Ok(GraphqlResponse {
         errors: state.errors,

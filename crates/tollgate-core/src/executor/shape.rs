@@ -29,18 +29,17 @@ use super::data::{write_json as write_data, Object, Value as Data};
 use crate::response::GraphqlError;
 
 /// Shapes `data` for `operation`; returns the response's `data` as JSON
-/// text (`null` when a null propagated to the root). `size_hint`: about how
-/// large it will be.
+/// text (`null` when a null propagated to the root), adding errors to the
+/// state's.
 pub(super) fn shape(
     schema: &Valid<Schema>,
     document: &ExecutableDocument,
     operation: &Operation,
     variables: &Valid<JsonMap>,
     denied: &HashSet<usize>,
-    data: &Data,
-    size_hint: usize,
-    errors: &mut Vec<GraphqlError>,
+    state: &mut super::State,
 ) -> String {
+    let (data, size_hint, errors) = (&state.data, state.received, &mut state.errors);
     let had_errors = !errors.is_empty();
     let mut shaper = Shaper {
         schema,
@@ -633,16 +632,20 @@ mod tests {
                 &variables,
             )
             .unwrap();
+            let mut state = super::super::State {
+                data: Data::from(data),
+                received: 0,
+                errors: std::mem::take(errors),
+            };
             let text = shape(
                 &self.schema,
                 &self.document,
                 operation,
                 &variables,
                 denied,
-                &Data::from(data),
-                0,
-                errors,
+                &mut state,
             );
+            *errors = state.errors;
             serde_json::from_str(&text).unwrap()
         }
 
