@@ -63,11 +63,13 @@ impl SubgraphClient for CannedClient {
                     status: StatusCode::OK,
                     headers: http::HeaderMap::new(),
                     body,
+                    parsed: Default::default(),
                 },
                 None => SubgraphResponse {
                     status: StatusCode::INTERNAL_SERVER_ERROR,
                     headers: http::HeaderMap::new(),
                     body: Bytes::from_static(b"{}"),
+                    parsed: Default::default(),
                 },
             })
         })

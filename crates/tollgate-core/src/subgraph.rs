@@ -2,7 +2,8 @@
 //! it gets back, and the [`SubgraphClient`] trait a transport implements
 //! (`tollgate-subgraph` provides the pooled HTTP one; tests use fakes).
 
-use std::sync::Arc;
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -56,6 +57,54 @@ pub struct SubgraphResponse {
     pub headers: HeaderMap,
     /// Response body, already bounded in size by the client.
     pub body: Bytes,
+    /// The body as the executor parsed it, shared by every copy of this
+    /// response (requests joined by deduplication parse one answer once).
+    pub parsed: ParsedBody,
+}
+
+/// The executor's parse of a [`SubgraphResponse`] body, shared between
+/// copies of the response. It is tied to the body it was made from: a
+/// plugin that replaces the body gets it parsed afresh.
+#[derive(Clone, Default)]
+pub struct ParsedBody(Arc<OnceLock<Parsed>>);
+
+type Parsed = (Bytes, Arc<dyn Any + Send + Sync>);
+
+impl std::fmt::Debug for ParsedBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "ParsedBody(parsed)"
+        } else {
+            "ParsedBody(empty)"
+        })
+    }
+}
+
+impl ParsedBody {
+    /// Whether other copies of the response share this one.
+    pub(crate) fn shared(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
+    }
+
+    /// `parse(body)`, computed by the first copy that asks and reused by
+    /// the others while the body is the same.
+    pub(crate) fn get_or_parse<T: Send + Sync + 'static>(
+        &self,
+        body: &Bytes,
+        parse: impl Fn(&[u8]) -> T,
+    ) -> Arc<T> {
+        let (parsed_body, value) = self.0.get_or_init(|| {
+            (
+                body.clone(),
+                Arc::new(parse(body)) as Arc<dyn Any + Send + Sync>,
+            )
+        });
+        let same = parsed_body.as_ptr() == body.as_ptr() && parsed_body.len() == body.len();
+        match (same, Arc::clone(value).downcast::<T>()) {
+            (true, Ok(value)) => value,
+            _ => Arc::new(parse(body)),
+        }
+    }
 }
 
 /// Why a subgraph request produced no response. Messages are client-safe:
@@ -94,5 +143,43 @@ pub trait SubgraphClient: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<SubgraphResponse, SubgraphError>> {
         let _ = body;
         self.send(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn copies_of_a_response_parse_its_body_once_unless_it_was_replaced() {
+        let calls = AtomicUsize::new(0);
+        let parse = |body: &[u8]| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            body.len()
+        };
+        let first = SubgraphResponse {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(b"{\"data\":{}}"),
+            parsed: ParsedBody::default(),
+        };
+        assert!(!first.parsed.shared());
+        let mut second = first.clone();
+        assert!(first.parsed.shared());
+        assert_eq!(*first.parsed.get_or_parse(&first.body, parse), 11);
+        assert_eq!(*second.parsed.get_or_parse(&second.body, parse), 11);
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            1,
+            "parsed once for both copies"
+        );
+        // A plugin replaced one copy's body: that copy is parsed afresh.
+        second.body = Bytes::from_static(b"{}");
+        assert_eq!(*second.parsed.get_or_parse(&second.body, parse), 2);
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+        assert_eq!(*first.parsed.get_or_parse(&first.body, parse), 11);
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
     }
 }

@@ -428,6 +428,7 @@ fn response_hooks_change_status_headers_and_body() {
         status: StatusCode::OK,
         headers: HeaderMap::new(),
         body: bytes::Bytes::from_static(br#"{"data":{"x":1}}"#),
+        parsed: Default::default(),
     };
     let flow = plugin.subgraph_response(&RequestContext::new(), "products", &mut response);
     assert!(flow.is_continue(), "{flow:?}");

@@ -133,6 +133,7 @@ mod tests {
                     status: http::StatusCode::OK,
                     headers: http::HeaderMap::new(),
                     body: Bytes::from(request.body.query.to_string()),
+                    parsed: Default::default(),
                 })
             })
         }

@@ -104,6 +104,7 @@ impl HttpSubgraphClient {
             status,
             headers,
             body: Bytes::from(buffer),
+            parsed: Default::default(),
         })
     }
 }

@@ -106,9 +106,15 @@ pub(super) async fn send(
             return Err(error);
         }
     }
-    let parsed = serde_json::from_slice::<SubgraphBody>(&response.body)
-        .ok()
-        .filter(|body| body.well_formed(expected_entities));
+    let parse = |body: &[u8]| serde_json::from_slice::<SubgraphBody>(body).ok();
+    // An answer deduplication shares is parsed once; each request merges
+    // its own copy of the data.
+    let parsed = if response.parsed.shared() {
+        (*response.parsed.get_or_parse(&response.body, parse)).clone()
+    } else {
+        parse(&response.body)
+    };
+    let parsed = parsed.filter(|body| body.well_formed(expected_entities));
     let result = match (&parsed, response.status.is_success()) {
         (_, false) => "http_error",
         (Some(_), true) => "success",
@@ -157,7 +163,7 @@ pub(super) async fn send(
 
 /// A subgraph response body, read leniently: errors are kept as raw JSON
 /// so one odd error object does not discard the data.
-#[derive(serde::Deserialize)]
+#[derive(Clone, serde::Deserialize)]
 struct SubgraphBody {
     #[serde(default)]
     data: Option<super::data::Value>,
