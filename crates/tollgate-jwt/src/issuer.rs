@@ -178,6 +178,7 @@ pub struct Issuer {
 impl Issuer {
     /// Loads the keys (paths relative to `base_dir`) and checks they match the algorithm.
     pub fn load(config: &IssuerConfig, base_dir: &Path) -> Result<Self, IssuerError> {
+        crate::crypto::install();
         let algorithm = config.algorithm.algorithm();
         if matches!(
             algorithm,

@@ -1,7 +1,8 @@
 //! Key sets: a JWKS document parsed once into ready-to-use decoding keys,
 //! each pinned to the algorithms its type allows (RSA → RS*/PS*, P-256 →
-//! ES256, P-384 → ES384, Ed25519 → EdDSA, oct → HS*). Unusable keys are
-//! skipped with a warning; the good ones are kept.
+//! ES256, P-384 → ES384, Ed25519 → EdDSA, oct → HS*). Unusable keys (RSA
+//! outside 2048–8192 bits among them) are skipped with a warning; the good
+//! ones are kept.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -158,9 +159,17 @@ fn parse_key_inner(jwk: &Value) -> Result<Option<Key>, String> {
         "RSA" => {
             let n = required(jwk, "n")?;
             let e = required(jwk, "e")?;
-            // RFC 7518 §3.3: RSA keys of 2048 bits or more.
-            if check_b64(n)? < 256 {
+            // RFC 7518 §3.3: RSA keys of 2048 bits or more (ring verifies
+            // 2048 to 8192); zero bytes in front of `n` do not count.
+            let modulus = URL_SAFE_NO_PAD
+                .decode(n)
+                .map_err(|_| "a key component is not base64url".to_owned())?;
+            let significant = modulus.iter().skip_while(|b| **b == 0).count();
+            if significant < 256 {
                 return Err("RSA key shorter than 2048 bits".to_owned());
+            }
+            if significant > 1024 {
+                return Err("RSA key longer than 8192 bits".to_owned());
             }
             check_b64(e)?;
             let decoding = DecodingKey::from_rsa_components(n, e).map_err(|e| e.to_string())?;

@@ -3,13 +3,15 @@
 //! [`JwtAuthenticator`] is built once from the `jwt:` config ([`config`]):
 //! it owns the key store ([`provider`]: file and remote JWKS providers), the
 //! lookup locations ([`lookup`]), the strict token checks ([`token`]) and a
-//! bounded cache of successful verifications. [`JwtPlugin`] plugs it into
+//! bounded cache of successful verifications; signatures are verified with
+//! ring ([`crypto`]). [`JwtPlugin`] plugs it into
 //! the router pipeline: verified claims go into the request context (under
 //! [`CLAIMS_CONTEXT_KEY`] and the Apollo-compatible alias) and, when enabled,
 //! to subgraphs in `extensions`. Failures carry a stable reason ([`AuthError`]).
 
 pub mod config;
 pub mod consumers;
+pub mod crypto;
 pub mod error;
 pub mod issuer;
 pub mod jwks;
@@ -121,6 +123,7 @@ impl JwtAuthenticator {
     /// work (`config validate`). [`JwtAuthenticator::new`] is this followed
     /// by the start.
     pub fn build(config: JwtConfig, base_dir: &Path) -> Result<Self, JwtSetupError> {
+        crypto::install();
         if config.require_authentication
             && config.jwks_providers.is_empty()
             && config.consumers.is_none()

@@ -39,6 +39,12 @@ fn rsa_keys() -> &'static (rsa::RsaPrivateKey, rsa::RsaPrivateKey) {
     })
 }
 
+/// A 1024-bit RSA key: RustCrypto signs with it, ring refuses it.
+pub(crate) fn rsa_1024() -> &'static rsa::RsaPrivateKey {
+    static SHORT: OnceLock<rsa::RsaPrivateKey> = OnceLock::new();
+    SHORT.get_or_init(|| rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 1024).unwrap())
+}
+
 pub(crate) fn rsa_key(kid: &str, alg: Algorithm, second: bool) -> TestKey {
     use rsa::pkcs1::EncodeRsaPrivateKey;
     use rsa::pkcs8::EncodePublicKey;
@@ -496,6 +502,53 @@ async fn jwks_with_bad_keys_keeps_the_good_ones_and_honours_use_and_alg() {
         reason(&auth, &bearer(&sign(&pinned, Some("pinned"), &claims()))).await,
         "VERIFIED"
     );
+}
+
+#[tokio::test]
+async fn rsa_keys_under_2048_bits_never_verify_a_token() {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::traits::PublicKeyParts;
+    let good = rsa_key("good", Algorithm::RS256, false);
+    let short = rsa_1024();
+    let n = short.to_public_key().n().to_bytes_be();
+    let mut padded = vec![0u8; 256 - n.len()];
+    padded.extend_from_slice(&n);
+    let short_key = TestKey {
+        alg: Algorithm::RS256,
+        encoding: EncodingKey::from_rsa_der(short.to_pkcs1_der().unwrap().as_bytes()),
+        jwk: json!({"kty": "RSA", "kid": "short", "n": b64(&n), "e": "AQAB"}),
+        public_pem: Vec::new(),
+    };
+    let padded_jwk = json!({"kty": "RSA", "kid": "padded", "n": b64(&padded), "e": "AQAB"});
+    let setup = FileSetup::new(&json!({"keys": [good.jwk, short_key.jwk, padded_jwk]}));
+    let config: JwtConfig =
+        serde_yaml::from_str("jwks_providers: [{ source: file, path: jwks.json }]").unwrap();
+    let auth = JwtAuthenticator::new(config, &setup.dir).await.unwrap();
+    assert_eq!(
+        reason(&auth, &bearer(&sign(&good, Some("good"), &claims()))).await,
+        "VERIFIED"
+    );
+    // Both short keys were skipped when the JWKS was read.
+    for kid in ["short", "padded"] {
+        assert_eq!(
+            reason(&auth, &bearer(&sign(&short_key, Some(kid), &claims()))).await,
+            "UNKNOWN_KEY",
+            "{kid}"
+        );
+    }
+    assert_eq!(
+        reason(&auth, &bearer(&sign(&short_key, None, &claims()))).await,
+        "INVALID_SIGNATURE"
+    );
+    // A file holding only short keys stops the start with the provider's key.
+    let only_short = FileSetup::new(&json!({"keys": [{"kty": "RSA", "n": b64(&n), "e": "AQAB"}]}));
+    let config: JwtConfig =
+        serde_yaml::from_str("jwks_providers: [{ source: file, path: jwks.json }]").unwrap();
+    let error = JwtAuthenticator::build(config, &only_short.dir)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.starts_with("jwt.jwks_providers[0].path"), "{error}");
 }
 
 #[tokio::test]

@@ -1,13 +1,15 @@
 //! The token itself: strict parsing of the compact JWS (exactly three
 //! base64url segments, a JSON-object header and payload), the header checks
 //! (`alg` allowed and never `none`, no `crit`), signature verification with
-//! the candidate keys, and the registered-claim checks.
+//! the candidate keys (with ring, [`crate::crypto`]), and the
+//! registered-claim checks.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
+use crate::crypto;
 use crate::error::AuthError;
 use crate::jwks::{parse_alg, Key};
 
@@ -23,8 +25,8 @@ pub struct ParsedToken<'t> {
     pub kid: Option<String>,
     /// `header.payload`, the signed bytes.
     pub signing_input: &'t str,
-    /// The base64url signature.
-    pub signature: &'t str,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
     /// The payload's claims.
     pub claims: Map<String, Value>,
 }
@@ -89,7 +91,7 @@ pub fn parse<'t>(
     if signature.is_empty() {
         return Err(AuthError::InvalidSignature);
     }
-    segment(signature)?;
+    let signature = segment(signature)?;
     Ok(ParsedToken {
         alg,
         kid,
@@ -105,15 +107,14 @@ pub fn verify_signature<'k>(
     candidates: impl IntoIterator<Item = &'k Key>,
 ) -> Result<&'k Key, AuthError> {
     for key in candidates.into_iter().take(MAX_CANDIDATE_KEYS) {
-        let valid = jsonwebtoken::crypto::verify(
-            token.signature,
-            token.signing_input.as_bytes(),
-            &key.decoding,
+        match crypto::verify(
             token.alg,
-        )
-        .unwrap_or(false);
-        if valid {
-            return Ok(key);
+            &key.decoding,
+            token.signing_input.as_bytes(),
+            &token.signature,
+        ) {
+            Ok(()) => return Ok(key),
+            Err(error) => tracing::trace!(kid = ?key.kid, %error, "key did not verify the token"),
         }
     }
     Err(AuthError::InvalidSignature)

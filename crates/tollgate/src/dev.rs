@@ -95,6 +95,7 @@ impl DevSigner {
         sub: &str,
         ttl_secs: u64,
     ) -> Result<Self, DevTokenError> {
+        tollgate_jwt::crypto::install();
         let pem = std::fs::read(key_path).map_err(|source| DevTokenError::Read {
             path: key_path.display().to_string(),
             source,

@@ -160,6 +160,9 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    // Before anything signs or verifies a token: jsonwebtoken's provider is
+    // fixed by its first use.
+    tollgate_jwt::crypto::install();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,0 +1,210 @@
+//! Signature verification with `ring`: every JWS algorithm Tollgate accepts
+//! (RS*, PS*, ES256/ES384, EdDSA, HS*) checked against a jsonwebtoken
+//! [`DecodingKey`], the key's family matched to the algorithm first. The
+//! same code backs the process-wide jsonwebtoken [`CryptoProvider`] that
+//! [`install`] puts in place, so `jsonwebtoken::decode` anywhere in the
+//! process verifies with ring too; signing and the JWK helpers stay with
+//! jsonwebtoken's RustCrypto provider.
+//!
+//! ring refuses RSA moduli under 2048 bits (RFC 7518 §3.3) and over 8192
+//! bits: a token checked with such a key fails like a bad signature.
+
+use std::sync::{LazyLock, OnceLock};
+
+use jsonwebtoken::crypto::{rust_crypto, CryptoProvider, JwtVerifier};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::signature::{self, Verifier};
+use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
+use ring::hmac;
+use ring::signature::{self as ring_signature, RsaParameters, RsaPublicKeyComponents};
+
+/// Why a signature was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The key is of another family than the algorithm (an RSA key for an
+    /// HS256 token, say): refused before any cryptography runs.
+    #[error("the key's family does not fit the algorithm")]
+    KeyFamilyMismatch,
+    /// The key's material is not in the form the algorithm needs (RSA
+    /// components given for an EC, Ed25519 or HMAC key).
+    #[error("the key's material does not fit the algorithm")]
+    UnusableKey,
+    /// An algorithm this module does not know.
+    #[error("the algorithm is not supported")]
+    UnsupportedAlgorithm,
+    /// ring refused: the signature does not verify, or ring rejects the key
+    /// (an RSA modulus under 2048 bits, an EC point not on the curve).
+    #[error("the signature does not verify")]
+    Refused,
+}
+
+/// How one algorithm is checked.
+enum Check {
+    Hmac(hmac::Algorithm),
+    Rsa(&'static RsaParameters),
+    /// ECDSA (fixed-width `r || s`, as JWS encodes it) or Ed25519, on a raw
+    /// public key (the uncompressed EC point, or the 32 Ed25519 bytes).
+    Raw(&'static dyn ring_signature::VerificationAlgorithm),
+}
+
+fn check_for(algorithm: Algorithm) -> Result<Check, VerifyError> {
+    use Algorithm as A;
+    Ok(match algorithm {
+        A::HS256 => Check::Hmac(hmac::HMAC_SHA256),
+        A::HS384 => Check::Hmac(hmac::HMAC_SHA384),
+        A::HS512 => Check::Hmac(hmac::HMAC_SHA512),
+        A::RS256 => Check::Rsa(&ring_signature::RSA_PKCS1_2048_8192_SHA256),
+        A::RS384 => Check::Rsa(&ring_signature::RSA_PKCS1_2048_8192_SHA384),
+        A::RS512 => Check::Rsa(&ring_signature::RSA_PKCS1_2048_8192_SHA512),
+        A::PS256 => Check::Rsa(&ring_signature::RSA_PSS_2048_8192_SHA256),
+        A::PS384 => Check::Rsa(&ring_signature::RSA_PSS_2048_8192_SHA384),
+        A::PS512 => Check::Rsa(&ring_signature::RSA_PSS_2048_8192_SHA512),
+        A::ES256 => Check::Raw(&ring_signature::ECDSA_P256_SHA256_FIXED),
+        A::ES384 => Check::Raw(&ring_signature::ECDSA_P384_SHA384_FIXED),
+        A::EdDSA => Check::Raw(&ring_signature::ED25519),
+        _ => return Err(VerifyError::UnsupportedAlgorithm),
+    })
+}
+
+/// The checks that need no cryptography: the key's family fits the
+/// algorithm and its material has the form the algorithm needs.
+fn prepare(algorithm: Algorithm, key: &DecodingKey) -> Result<Check, VerifyError> {
+    if key.family() != algorithm.family() {
+        return Err(VerifyError::KeyFamilyMismatch);
+    }
+    let check = check_for(algorithm)?;
+    match (&check, key.kind()) {
+        (Check::Rsa(_), _) | (_, DecodingKeyKind::SecretOrDer(_)) => Ok(check),
+        (_, DecodingKeyKind::RsaModulusExponent { .. }) => Err(VerifyError::UnusableKey),
+    }
+}
+
+/// Verifies `signature` (the decoded third segment) over `message` (the
+/// `header.payload` bytes) with `key` for `algorithm`.
+///
+/// Keys are read as jsonwebtoken stores them: an HMAC secret; an RSA
+/// `RSAPublicKey` (PKCS#1 DER) or its `n`/`e` (big-endian; leading zero
+/// bytes are tolerated); an uncompressed EC point; a raw Ed25519 key.
+pub fn verify(
+    algorithm: Algorithm,
+    key: &DecodingKey,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), VerifyError> {
+    let check = prepare(algorithm, key)?;
+    let outcome = match (check, key.kind()) {
+        (Check::Hmac(hash), DecodingKeyKind::SecretOrDer(secret)) => {
+            // Constant-time tag comparison.
+            hmac::verify(&hmac::Key::new(hash, secret), message, signature)
+        }
+        (Check::Rsa(params), DecodingKeyKind::SecretOrDer(der)) => {
+            ring_signature::UnparsedPublicKey::new(params, der).verify(message, signature)
+        }
+        (Check::Rsa(params), DecodingKeyKind::RsaModulusExponent { n, e }) => {
+            // ring wants minimal big-endian integers; JWKs in the wild
+            // sometimes pad `n` with a zero byte.
+            RsaPublicKeyComponents {
+                n: without_leading_zeros(n),
+                e: without_leading_zeros(e),
+            }
+            .verify(params, message, signature)
+        }
+        (Check::Raw(verification), DecodingKeyKind::SecretOrDer(public_key)) => {
+            ring_signature::UnparsedPublicKey::new(verification, public_key)
+                .verify(message, signature)
+        }
+        (_, DecodingKeyKind::RsaModulusExponent { .. }) => return Err(VerifyError::UnusableKey),
+    };
+    outcome.map_err(|_| VerifyError::Refused)
+}
+
+fn without_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+/// The verifier jsonwebtoken gets from [`provider`]: the algorithm and a
+/// copy of the key, checked by [`verify`].
+struct RingVerifier {
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+impl Verifier<Vec<u8>> for RingVerifier {
+    fn verify(&self, message: &[u8], signature: &Vec<u8>) -> Result<(), signature::Error> {
+        verify(self.algorithm, &self.key, message, signature).map_err(signature::Error::from_source)
+    }
+}
+
+impl JwtVerifier for RingVerifier {
+    fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+}
+
+fn new_verifier(
+    algorithm: &Algorithm,
+    key: &DecodingKey,
+) -> jsonwebtoken::errors::Result<Box<dyn JwtVerifier>> {
+    match prepare(*algorithm, key) {
+        Ok(_) => Ok(Box::new(RingVerifier {
+            algorithm: *algorithm,
+            key: key.clone(),
+        })),
+        Err(VerifyError::UnsupportedAlgorithm) => Err(ErrorKind::UnsupportedAlgorithm.into()),
+        Err(_) => Err(ErrorKind::InvalidKeyFormat.into()),
+    }
+}
+
+static PROVIDER: LazyLock<CryptoProvider> = LazyLock::new(|| CryptoProvider {
+    signer_factory: rust_crypto::DEFAULT_PROVIDER.signer_factory,
+    verifier_factory: new_verifier,
+    key_utils: rust_crypto::DEFAULT_PROVIDER.key_utils.clone(),
+});
+
+/// Tollgate's jsonwebtoken provider: verification with ring ([`verify`]),
+/// signing and JWK helpers from jsonwebtoken's RustCrypto provider.
+pub fn provider() -> &'static CryptoProvider {
+    &PROVIDER
+}
+
+/// Which provider jsonwebtoken uses in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessProvider {
+    /// Tollgate's ([`provider`]).
+    Tollgate,
+    /// Another one, installed earlier (by the embedding program, or fixed
+    /// by a jsonwebtoken call that ran before [`install`]). Tollgate's own
+    /// token checks still verify with ring; other `jsonwebtoken::decode`
+    /// calls in the process use that provider.
+    Other,
+}
+
+/// Installs [`provider`] as jsonwebtoken's provider for this process, once;
+/// later calls return the first outcome. Another provider already in place
+/// is kept and reported (a warning in the log), never a panic.
+pub fn install() -> ProcessProvider {
+    static OUTCOME: OnceLock<ProcessProvider> = OnceLock::new();
+    *OUTCOME.get_or_init(|| {
+        let outcome = outcome(provider().install_default());
+        if outcome == ProcessProvider::Other {
+            tracing::warn!(
+                "jsonwebtoken already has another crypto provider in this process; \
+                 Tollgate's token checks still verify with ring, other jsonwebtoken calls use that provider"
+            );
+        }
+        outcome
+    })
+}
+
+/// Reads jsonwebtoken's answer to an installation.
+fn outcome(installed: Result<(), &'static CryptoProvider>) -> ProcessProvider {
+    match installed {
+        Ok(()) => ProcessProvider::Tollgate,
+        Err(existing) if std::ptr::eq(existing, provider()) => ProcessProvider::Tollgate,
+        Err(_) => ProcessProvider::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests;
