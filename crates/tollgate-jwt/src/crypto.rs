@@ -1,10 +1,12 @@
-//! Signature verification with `ring`: every JWS algorithm Tollgate accepts
-//! (RS*, PS*, ES256/ES384, EdDSA, HS*) checked against a jsonwebtoken
-//! [`DecodingKey`], the key's family matched to the algorithm first. The
-//! same code backs the process-wide jsonwebtoken [`CryptoProvider`] that
-//! [`install`] puts in place, so `jsonwebtoken::decode` anywhere in the
-//! process verifies with ring too; signing and the JWK helpers stay with
-//! jsonwebtoken's RustCrypto provider.
+//! Signature verification: every JWS algorithm Tollgate accepts checked
+//! against a jsonwebtoken [`DecodingKey`], the key's family matched to the
+//! algorithm first. RS*, PS*, ES256/ES384 and HS* verify with `ring`;
+//! EdDSA with `ed25519-dalek` (its vectorised arithmetic is faster than
+//! ring's here), refusing small-order keys. The same code backs the
+//! process-wide jsonwebtoken [`CryptoProvider`] that [`install`] puts in
+//! place, so `jsonwebtoken::decode` anywhere in the process verifies this
+//! way too; signing and the JWK helpers stay with jsonwebtoken's RustCrypto
+//! provider.
 //!
 //! ring refuses RSA moduli under 2048 bits (RFC 7518 §3.3) and over 8192
 //! bits: a token checked with such a key fails like a bad signature.
@@ -32,8 +34,9 @@ pub enum VerifyError {
     /// An algorithm this module does not know.
     #[error("the algorithm is not supported")]
     UnsupportedAlgorithm,
-    /// ring refused: the signature does not verify, or ring rejects the key
-    /// (an RSA modulus under 2048 bits, an EC point not on the curve).
+    /// The signature does not verify, or the key is rejected (an RSA
+    /// modulus under 2048 bits, an EC point not on the curve, a
+    /// small-order Ed25519 key).
     #[error("the signature does not verify")]
     Refused,
 }
@@ -42,9 +45,11 @@ pub enum VerifyError {
 enum Check {
     Hmac(hmac::Algorithm),
     Rsa(&'static RsaParameters),
-    /// ECDSA (fixed-width `r || s`, as JWS encodes it) or Ed25519, on a raw
-    /// public key (the uncompressed EC point, or the 32 Ed25519 bytes).
-    Raw(&'static dyn ring_signature::VerificationAlgorithm),
+    /// ECDSA with fixed-width `r || s` (the JWS encoding) on an
+    /// uncompressed EC point.
+    Ecdsa(&'static ring_signature::EcdsaVerificationAlgorithm),
+    /// Ed25519 on the raw 32-byte public key.
+    Ed25519,
 }
 
 fn check_for(algorithm: Algorithm) -> Result<Check, VerifyError> {
@@ -59,9 +64,9 @@ fn check_for(algorithm: Algorithm) -> Result<Check, VerifyError> {
         A::PS256 => Check::Rsa(&ring_signature::RSA_PSS_2048_8192_SHA256),
         A::PS384 => Check::Rsa(&ring_signature::RSA_PSS_2048_8192_SHA384),
         A::PS512 => Check::Rsa(&ring_signature::RSA_PSS_2048_8192_SHA512),
-        A::ES256 => Check::Raw(&ring_signature::ECDSA_P256_SHA256_FIXED),
-        A::ES384 => Check::Raw(&ring_signature::ECDSA_P384_SHA384_FIXED),
-        A::EdDSA => Check::Raw(&ring_signature::ED25519),
+        A::ES256 => Check::Ecdsa(&ring_signature::ECDSA_P256_SHA256_FIXED),
+        A::ES384 => Check::Ecdsa(&ring_signature::ECDSA_P384_SHA384_FIXED),
+        A::EdDSA => Check::Ed25519,
         _ => return Err(VerifyError::UnsupportedAlgorithm),
     })
 }
@@ -109,13 +114,33 @@ pub fn verify(
             }
             .verify(params, message, signature)
         }
-        (Check::Raw(verification), DecodingKeyKind::SecretOrDer(public_key)) => {
-            ring_signature::UnparsedPublicKey::new(verification, public_key)
-                .verify(message, signature)
+        (Check::Ecdsa(verification), DecodingKeyKind::SecretOrDer(point)) => {
+            ring_signature::UnparsedPublicKey::new(verification, point).verify(message, signature)
+        }
+        (Check::Ed25519, DecodingKeyKind::SecretOrDer(public_key)) => {
+            return verify_ed25519(public_key, message, signature);
         }
         (_, DecodingKeyKind::RsaModulusExponent { .. }) => return Err(VerifyError::UnusableKey),
     };
     outcome.map_err(|_| VerifyError::Refused)
+}
+
+/// Ed25519 (RFC 8032, canonical `S`), refusing small-order public keys:
+/// with one, a signature whose `R` is the identity and `S` zero satisfies
+/// the cofactorless equation for any message (ring accepts that forgery).
+fn verify_ed25519(public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+    use ed25519_dalek::Verifier as _;
+    let public_key = <&[u8; 32]>::try_from(public_key).map_err(|_| VerifyError::Refused)?;
+    let public_key =
+        ed25519_dalek::VerifyingKey::from_bytes(public_key).map_err(|_| VerifyError::Refused)?;
+    if public_key.is_weak() {
+        return Err(VerifyError::Refused);
+    }
+    let signature =
+        ed25519_dalek::Signature::from_slice(signature).map_err(|_| VerifyError::Refused)?;
+    public_key
+        .verify(message, &signature)
+        .map_err(|_| VerifyError::Refused)
 }
 
 fn without_leading_zeros(bytes: &[u8]) -> &[u8] {

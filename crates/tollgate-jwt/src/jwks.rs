@@ -1,8 +1,8 @@
 //! Key sets: a JWKS document parsed once into ready-to-use decoding keys,
 //! each pinned to the algorithms its type allows (RSA → RS*/PS*, P-256 →
 //! ES256, P-384 → ES384, Ed25519 → EdDSA, oct → HS*). Unusable keys (RSA
-//! outside 2048–8192 bits among them) are skipped with a warning; the good
-//! ones are kept.
+//! outside 2048–8192 bits and small-order Ed25519 keys among them) are
+//! skipped with a warning; the good ones are kept.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -195,8 +195,15 @@ fn parse_key_inner(jwk: &Value) -> Result<Option<Key>, String> {
                 return Err("unsupported OKP curve".to_owned());
             }
             let x = required(jwk, "x")?;
-            if check_b64(x)? != 32 {
-                return Err("Ed25519 key has the wrong length".to_owned());
+            let bytes: [u8; 32] = URL_SAFE_NO_PAD
+                .decode(x)
+                .map_err(|_| "a key component is not base64url".to_owned())?
+                .try_into()
+                .map_err(|_| "Ed25519 key has the wrong length".to_owned())?;
+            // A small-order key would let a forged signature verify anything.
+            match ed25519_dalek::VerifyingKey::from_bytes(&bytes) {
+                Ok(key) if !key.is_weak() => {}
+                _ => return Err("Ed25519 key is not a usable curve point".to_owned()),
             }
             let decoding = DecodingKey::from_ed_components(x).map_err(|e| e.to_string())?;
             (KeyFamily::Ed25519, decoding)

@@ -361,6 +361,24 @@ fn hostile_keys_and_signatures_give_errors_never_panics() {
             );
         }
     }
+    // A small-order key with R = identity and S = 0 satisfies the
+    // cofactorless equation for any message (ring's Ed25519 accepts it);
+    // small-order keys are refused.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut forged = identity.to_vec();
+    forged.extend_from_slice(&[0; 32]);
+    let weak = DecodingKey::from_ed_der(&identity);
+    for message in [&b"e30.e30"[..], b"anything"] {
+        assert_eq!(
+            verify(Algorithm::EdDSA, &weak, message, &forged),
+            Err(VerifyError::Refused)
+        );
+    }
+    // A JWKS holding it skips it.
+    let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&identity)});
+    let set = KeySet::parse(json!({ "keys": [jwk] }).to_string().as_bytes()).unwrap();
+    assert!(set.keys.is_empty());
     // RSA components on a key of another family cannot be built through
     // jsonwebtoken, but `verify` still refuses the shape.
     assert_eq!(
