@@ -26,6 +26,17 @@ impl Step<'_> {
             Step::Index(index) => serde_json::Value::from(index),
         }
     }
+
+    /// Whether a JSON path element (of an error's `path`) is this step.
+    pub fn matches(self, value: &serde_json::Value) -> bool {
+        match (self, value) {
+            (Step::Key(key), serde_json::Value::String(s)) => s == key,
+            (Step::Index(index), serde_json::Value::Number(n)) => {
+                *n == serde_json::Number::from(index)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Called with each object found at a path and its concrete response path.

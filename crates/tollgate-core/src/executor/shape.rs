@@ -23,9 +23,10 @@ use apollo_compiler::schema::{EnumType, ExtendedType};
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node, Schema};
 use indexmap::IndexMap;
-use serde_json::{Number, Value};
+use serde_json::Value;
 
 use super::data::{write_json as write_data, Object, Value as Data};
+use super::merge::Step;
 use crate::response::GraphqlError;
 
 /// Shapes `data` for `operation`; returns the response's `data` as JSON
@@ -121,30 +122,6 @@ enum Output<'a> {
         sets: Vec<&'a SelectionSet>,
         plans: RefCell<Vec<Rc<Plan<'a>>>>,
     },
-}
-
-/// One step of the response path.
-#[derive(Clone, Copy)]
-enum Step<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-impl Step<'_> {
-    fn to_value(self) -> Value {
-        match self {
-            Step::Key(key) => Value::String(key.to_owned()),
-            Step::Index(index) => Value::from(index),
-        }
-    }
-
-    fn matches(self, value: &Value) -> bool {
-        match (self, value) {
-            (Step::Key(key), Value::String(s)) => s == key,
-            (Step::Index(index), Value::Number(n)) => *n == Number::from(index),
-            _ => false,
-        }
-    }
 }
 
 struct Shaper<'a, 'e> {
@@ -472,7 +449,7 @@ impl<'a> Shaper<'a, '_> {
 
     /// The current response path as JSON.
     fn path_value(&self) -> Vec<Value> {
-        self.path.iter().map(|step| step.to_value()).collect()
+        self.path.iter().map(|step| step.to_json()).collect()
     }
 
     fn null_error(&mut self, parent: &Name, field: &Name) {

@@ -435,20 +435,27 @@ impl Selection {
                     }
                 }
                 Item::Fragment(fragment) => {
-                    let applies = match &fragment.type_condition {
-                        None => true,
-                        Some(condition) => object
-                            .get("__typename")
-                            .and_then(data::Value::as_str)
-                            .is_some_and(|t| matches(condition, t)),
-                    };
-                    if applies {
+                    if fragment.applies(object, matches) {
                         fragment.selection.project_into(object, matches, out)?;
                     }
                 }
             }
         }
         Some(())
+    }
+}
+
+impl FragmentItem {
+    /// Whether this fragment applies to a response object: no type
+    /// condition, or one `matches` accepts for the object's `__typename`.
+    fn applies(&self, object: &data::Object, matches: &dyn Fn(&str, &str) -> bool) -> bool {
+        match &self.type_condition {
+            None => true,
+            Some(condition) => object
+                .get("__typename")
+                .and_then(data::Value::as_str)
+                .is_some_and(|t| matches(condition, t)),
+        }
     }
 }
 
@@ -512,14 +519,7 @@ impl Selection {
                     }
                 }
                 Item::Fragment(fragment) => {
-                    let applies = match &fragment.type_condition {
-                        None => true,
-                        Some(condition) => object
-                            .get("__typename")
-                            .and_then(data::Value::as_str)
-                            .is_some_and(|t| matches(condition, t)),
-                    };
-                    if applies {
+                    if fragment.applies(object, matches) {
                         fragment
                             .selection
                             .write_fields(object, matches, out, skip_typename)?;
