@@ -6,7 +6,9 @@
 #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
 
 use serde_json::{json, Value};
-use tollgate_e2e::{scripted_subgraphs, temp_file, TestEnv};
+use std::time::Duration;
+
+use tollgate_e2e::{scripted_subgraphs, scripted_subgraphs_delayed, temp_file, TestEnv};
 
 #[tokio::test]
 async fn two_subgraphs_through_an_entity_key() {
@@ -238,6 +240,10 @@ async fn scripted_env_with(sdl: &str, handler: fn(&str, &Value) -> Value) -> Tes
 
 async fn scripted_env_extra(sdl: &str, handler: fn(&str, &Value) -> Value, extra: &str) -> TestEnv {
     let addr = scripted_subgraphs(handler).await;
+    scripted_env_at(addr, sdl, extra).await
+}
+
+async fn scripted_env_at(addr: std::net::SocketAddr, sdl: &str, extra: &str) -> TestEnv {
     let sdl = sdl.replace("# JOIN_PRELUDE\n", tollgate_core::supergraph::JOIN_PRELUDE);
     let path = temp_file("supergraph.graphql", &sdl);
     let yaml = format!(
@@ -306,6 +312,31 @@ async fn entity_representations_are_deduplicated_and_merged_everywhere() {
     assert_eq!(
         response.body["data"],
         json!({"things": [{"id": "1", "extra": "x"}, {"id": "2", "extra": null}, {"id": "1", "extra": "x"}]})
+    );
+}
+
+#[tokio::test]
+async fn concurrent_identical_queries_share_subgraph_answers_and_each_gets_all_of_it() {
+    // Slow subgraphs so the concurrent requests overlap and deduplication
+    // (on by default) shares answers: each shared answer is merged into
+    // every joined request's response.
+    let (addr, count) = scripted_subgraphs_delayed(scripted, Duration::from_millis(300)).await;
+    let env = scripted_env_at(addr, SCRIPTED, "include_subgraph_errors:\n  all: true\n").await;
+    let query = json!({"query": "{ things { id name extra } }"});
+    let responses = futures::future::join_all((0..6).map(|_| env.post(query.clone()))).await;
+    let expected = json!({"things": [
+        {"id": "1", "name": "one", "extra": "x"},
+        {"id": "2", "name": "two", "extra": null},
+        {"id": "1", "name": "one again", "extra": "x"}
+    ]});
+    for response in &responses {
+        assert_eq!(response.body["data"], expected, "{}", response.text);
+        assert_eq!(response.body["errors"][0]["message"], "detail exploded");
+    }
+    let calls = count.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        calls < 12,
+        "6 requests of 2 fetches made {calls} subgraph calls: nothing shared"
     );
 }
 

@@ -228,19 +228,45 @@ pub async fn read(response: reqwest::Response) -> TestResponse {
 /// returns for the GraphQL request body it received. Used to test error and
 /// null handling that the demo subgraphs never produce.
 pub async fn scripted_subgraphs(handler: fn(&str, &Value) -> Value) -> std::net::SocketAddr {
+    scripted_subgraphs_delayed(handler, std::time::Duration::ZERO)
+        .await
+        .0
+}
+
+/// [`scripted_subgraphs`] answering each request after `delay`, with the
+/// number of requests it has received.
+pub async fn scripted_subgraphs_delayed(
+    handler: fn(&str, &Value) -> Value,
+    delay: std::time::Duration,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
     use axum::extract::{Path, State};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    type Shared = (
+        fn(&str, &Value) -> Value,
+        std::time::Duration,
+        Arc<AtomicUsize>,
+    );
+    let count = Arc::new(AtomicUsize::new(0));
     let app = axum::Router::new()
         .route(
             "/{subgraph}",
             axum::routing::post(
-                |State(handler): State<fn(&str, &Value) -> Value>,
+                |State((handler, delay, count)): State<Shared>,
                  Path(subgraph): Path<String>,
                  body: axum::Json<Value>| async move {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
                     axum::Json(handler(&subgraph, &body.0))
                 },
             ),
         )
-        .with_state(handler);
+        .with_state((handler, delay, count.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind scripted subgraphs");
@@ -248,7 +274,7 @@ pub async fn scripted_subgraphs(handler: fn(&str, &Value) -> Value) -> std::net:
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    addr
+    (addr, count)
 }
 
 /// Writes `text` to a fresh file under the target directory and returns its path.

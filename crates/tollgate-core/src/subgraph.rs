@@ -10,22 +10,88 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{HeaderMap, StatusCode};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// The GraphQL request body sent to a subgraph.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct SubgraphRequestBody {
     /// The subgraph operation text.
     pub query: Arc<str>,
     /// The operation name, when the operation has one.
-    #[serde(rename = "operationName", skip_serializing_if = "Option::is_none")]
     pub operation_name: Option<Arc<str>>,
-    /// Only the variables the operation uses.
-    #[serde(skip_serializing_if = "Map::is_empty")]
+    /// Only the variables the operation uses, besides `representations`.
     pub variables: Map<String, Value>,
+    /// The `representations` variable of an entity fetch, as the JSON array
+    /// text the executor wrote from the response data: sent as is, never
+    /// parsed. Sent as `variables.representations` (it takes the place of a
+    /// `representations` key in [`variables`](Self::variables)); see
+    /// [`all_variables`](Self::all_variables) for one map of both.
+    pub representations: Option<Box<RawValue>>,
     /// Request extensions (forwarded JWT claims go here).
-    #[serde(skip_serializing_if = "Map::is_empty")]
     pub extensions: Map<String, Value>,
+}
+
+impl SubgraphRequestBody {
+    /// Every variable as one map, `representations` parsed into it (for
+    /// plugins that show or edit the variables).
+    pub fn all_variables(&self) -> Map<String, Value> {
+        let mut all = Map::with_capacity(self.variables.len() + 1);
+        if let Some(representations) = &self.representations {
+            let parsed = serde_json::from_str(representations.get()).unwrap_or(Value::Null);
+            all.insert("representations".to_owned(), parsed);
+        }
+        for (name, value) in &self.variables {
+            if self.representations.is_none() || name != "representations" {
+                all.insert(name.clone(), value.clone());
+            }
+        }
+        all
+    }
+
+    /// Replaces every variable, `representations` included, with `variables`.
+    pub fn set_all_variables(&mut self, variables: Map<String, Value>) {
+        self.representations = None;
+        self.variables = variables;
+    }
+}
+
+impl Serialize for SubgraphRequestBody {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+
+        /// `variables`: the raw representations first, then the others.
+        struct Variables<'a>(&'a SubgraphRequestBody);
+
+        impl Serialize for Variables<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let body = self.0;
+                let mut map = serializer.serialize_map(None)?;
+                if let Some(representations) = &body.representations {
+                    map.serialize_entry("representations", representations)?;
+                }
+                for (name, value) in &body.variables {
+                    if body.representations.is_none() || name != "representations" {
+                        map.serialize_entry(name, value)?;
+                    }
+                }
+                map.end()
+            }
+        }
+
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("query", &*self.query)?;
+        if let Some(name) = &self.operation_name {
+            map.serialize_entry("operationName", &**name)?;
+        }
+        if self.representations.is_some() || !self.variables.is_empty() {
+            map.serialize_entry("variables", &Variables(self))?;
+        }
+        if !self.extensions.is_empty() {
+            map.serialize_entry("extensions", &self.extensions)?;
+        }
+        map.end()
+    }
 }
 
 /// One request to one subgraph.
@@ -151,6 +217,46 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+
+    #[test]
+    fn representations_are_sent_as_written_inside_variables() {
+        let mut variables = Map::new();
+        variables.insert("representations".to_owned(), Value::from("shadowed"));
+        variables.insert("id".to_owned(), Value::from(1));
+        let mut body = SubgraphRequestBody {
+            query: Arc::from("query($representations:[_Any!]!){_entities{__typename}}"),
+            operation_name: Some(Arc::from("Q")),
+            variables,
+            representations: Some(
+                RawValue::from_string(r#"[{"__typename":"A","id":"1"}]"#.to_owned()).unwrap(),
+            ),
+            extensions: Map::new(),
+        };
+        let json = serde_json::to_string(&body).unwrap();
+        assert_eq!(
+            json,
+            r#"{"query":"query($representations:[_Any!]!){_entities{__typename}}","operationName":"Q","variables":{"representations":[{"__typename":"A","id":"1"}],"id":1}}"#
+        );
+        let all = body.all_variables();
+        assert_eq!(
+            Value::Object(all.clone()),
+            serde_json::json!({"representations": [{"__typename": "A", "id": "1"}], "id": 1})
+        );
+        // A plugin's edited map replaces both.
+        let mut edited = all;
+        edited.insert("representations".to_owned(), serde_json::json!([]));
+        body.set_all_variables(edited);
+        assert!(body.representations.is_none());
+        let sent: Value = serde_json::from_slice(&serde_json::to_vec(&body).unwrap()).unwrap();
+        assert_eq!(sent["variables"]["representations"], serde_json::json!([]));
+
+        body.variables.clear();
+        body.operation_name = None;
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"query":"query($representations:[_Any!]!){_entities{__typename}}"}"#
+        );
+    }
 
     #[test]
     fn copies_of_a_response_parse_its_body_once_unless_it_was_replaced() {

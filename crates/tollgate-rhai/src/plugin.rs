@@ -567,7 +567,7 @@ impl Plugin for RhaiPlugin {
             body: BodyState {
                 query: request.body.query.to_string(),
                 operation_name: request.body.operation_name.as_deref().map(str::to_owned),
-                variables: request.body.variables.clone(),
+                variables: request.body.all_variables(),
                 extensions: request.body.extensions.clone(),
                 changed: false,
             },
@@ -585,7 +585,7 @@ impl Plugin for RhaiPlugin {
         if subgraph.body.changed {
             request.body.query = Arc::from(subgraph.body.query);
             request.body.operation_name = subgraph.body.operation_name.map(Arc::from);
-            request.body.variables = subgraph.body.variables;
+            request.body.set_all_variables(subgraph.body.variables);
             request.body.extensions = subgraph.body.extensions;
         }
         ControlFlow::Continue(())

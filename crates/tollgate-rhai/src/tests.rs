@@ -79,6 +79,7 @@ fn subgraph_request() -> SubgraphRequest {
             query: Arc::from("{ topProducts { upc } }"),
             operation_name: None,
             variables: Map::new(),
+            representations: None,
             extensions: Map::new(),
         },
     }

@@ -7,8 +7,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt, WeakShared};
-use sha2::{Digest, Sha256};
+use http::{HeaderName, HeaderValue};
 use tollgate_core::subgraph::{SubgraphClient, SubgraphError, SubgraphRequest, SubgraphResponse};
 
 type Call = BoxFuture<'static, Result<SubgraphResponse, SubgraphError>>;
@@ -17,13 +18,15 @@ type Call = BoxFuture<'static, Result<SubgraphResponse, SubgraphError>>;
 /// (cancelled requests), the call is dropped and the entry stops matching.
 type InFlight = WeakShared<Call>;
 
+type InFlightMap = HashMap<Arc<RequestKey>, InFlight, foldhash::quality::RandomState>;
+
 /// Above this many entries, entries nobody waits on any more are swept.
 const SWEEP_ABOVE: usize = 1024;
 
 /// Wraps a client so identical in-flight requests share one call.
 pub struct DeduplicatingClient<C> {
     inner: Arc<C>,
-    in_flight: Arc<Mutex<HashMap<[u8; 32], InFlight>>>,
+    in_flight: Arc<Mutex<InFlightMap>>,
 }
 
 impl<C: SubgraphClient> DeduplicatingClient<C> {
@@ -31,7 +34,7 @@ impl<C: SubgraphClient> DeduplicatingClient<C> {
     pub fn new(inner: C) -> Self {
         Self {
             inner: Arc::new(inner),
-            in_flight: Arc::new(Mutex::new(HashMap::new())),
+            in_flight: Arc::new(Mutex::new(HashMap::default())),
         }
     }
 
@@ -41,26 +44,33 @@ impl<C: SubgraphClient> DeduplicatingClient<C> {
     }
 }
 
-/// A hash of everything that makes two requests the same: URL, encoded
-/// body and headers.
-fn request_key(request: &SubgraphRequest, body: &[u8]) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(request.url.as_bytes());
-    hasher.update([0]);
-    hasher.update(body);
-    let mut headers: Vec<(&str, &[u8])> = request
-        .headers
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_bytes()))
-        .collect();
-    headers.sort_unstable();
-    for (name, value) in headers {
-        hasher.update([0]);
-        hasher.update(name.as_bytes());
-        hasher.update([1]);
-        hasher.update(value);
+/// Everything that makes two requests the same: URL, encoded body and
+/// headers (sorted). Keys are compared in full, so two different requests
+/// never share an answer however their hashes fall; the body is the same
+/// buffer that goes on the wire.
+#[derive(PartialEq, Eq, Hash)]
+struct RequestKey {
+    url: Arc<str>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Bytes,
+}
+
+impl RequestKey {
+    fn new(request: &SubgraphRequest, body: Bytes) -> Self {
+        let mut headers: Vec<(HeaderName, HeaderValue)> = request
+            .headers
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        headers.sort_unstable_by(|(a, x), (b, y)| {
+            (a.as_str(), x.as_bytes()).cmp(&(b.as_str(), y.as_bytes()))
+        });
+        Self {
+            url: request.url.clone(),
+            headers,
+            body,
+        }
     }
-    hasher.finalize().into()
 }
 
 impl<C: SubgraphClient> SubgraphClient for DeduplicatingClient<C> {
@@ -75,8 +85,8 @@ impl<C: SubgraphClient> SubgraphClient for DeduplicatingClient<C> {
         let Ok(body) = serde_json::to_vec(&request.body) else {
             return self.inner.send(request);
         };
-        let body = bytes::Bytes::from(body);
-        let key = request_key(&request, &body);
+        let body = Bytes::from(body);
+        let key = Arc::new(RequestKey::new(&request, body.clone()));
         let shared = {
             let Ok(mut map) = self.in_flight.lock() else {
                 return self.inner.send_encoded(request, body);
@@ -89,10 +99,11 @@ impl<C: SubgraphClient> SubgraphClient for DeduplicatingClient<C> {
                 }
                 let inner = self.inner.clone();
                 let in_flight = self.in_flight.clone();
+                let done = key.clone();
                 let future = async move {
                     let result = inner.send_encoded(request, body).await;
                     if let Ok(mut map) = in_flight.lock() {
-                        map.remove(&key);
+                        map.remove(&done);
                     }
                     result
                 }
@@ -151,6 +162,7 @@ mod tests {
                 query: Arc::from(query),
                 operation_name: None,
                 variables: serde_json::Map::new(),
+                representations: None,
                 extensions: serde_json::Map::new(),
             },
         }
@@ -177,6 +189,30 @@ mod tests {
         // Later identical requests make a new call.
         client.send(request("{ a }", true)).await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+    #[tokio::test]
+    async fn requests_differing_in_headers_or_url_are_not_merged() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let client = DeduplicatingClient::new(Slow(calls.clone()));
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut r = request("{ a }", true);
+            for (name, value) in pairs {
+                r.headers
+                    .append(*name, http::HeaderValue::from_static(value));
+            }
+            r
+        };
+        let mut other_url = request("{ a }", true);
+        other_url.url = Arc::from("http://127.0.0.1:9/other");
+        let (_, _, _, _, _) = tokio::join!(
+            client.send(with(&[("x-a", "1"), ("x-b", "2")])),
+            // The same headers in another order: the same request.
+            client.send(with(&[("x-b", "2"), ("x-a", "1")])),
+            client.send(with(&[("x-a", "1"), ("x-b", "3")])),
+            client.send(with(&[("x-a", "1")])),
+            client.send(other_url),
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]

@@ -93,17 +93,35 @@ impl HttpSubgraphClient {
         {
             return Err(SubgraphError::BodyTooLarge);
         }
+        // A body that arrives in one chunk is kept as is; more chunks are
+        // copied into one buffer.
+        let expected = response.content_length().map_or(0, |len| len as usize);
+        let mut first = Bytes::new();
         let mut buffer = BytesMut::new();
         while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            if buffer.len() + chunk.len() > limit {
+            if first.len() + buffer.len() + chunk.len() > limit {
                 return Err(SubgraphError::BodyTooLarge);
+            }
+            if first.is_empty() && buffer.is_empty() {
+                first = chunk;
+                continue;
+            }
+            if !first.is_empty() {
+                buffer.reserve(expected.max(first.len() + chunk.len()));
+                buffer.extend_from_slice(&first);
+                first = Bytes::new();
             }
             buffer.extend_from_slice(&chunk);
         }
+        let body = if buffer.is_empty() {
+            first
+        } else {
+            buffer.freeze()
+        };
         Ok(SubgraphResponse {
             status,
             headers,
-            body: Bytes::from(buffer),
+            body,
             parsed: Default::default(),
         })
     }
@@ -168,6 +186,7 @@ mod tests {
                 query: Arc::from("{ a }"),
                 operation_name: None,
                 variables: serde_json::Map::new(),
+                representations: None,
                 extensions: serde_json::Map::new(),
             },
         }
@@ -203,6 +222,45 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(error, SubgraphError::BodyTooLarge));
+    }
+
+    /// A body streamed in chunks (no content-length), paced so the client
+    /// reads them one by one.
+    async fn chunked_server(chunks: Vec<String>) -> String {
+        server(axum::Router::new().route(
+            "/graphql",
+            post(move || {
+                let chunks = chunks.clone();
+                async move {
+                    let stream = futures::stream::unfold(chunks.into_iter(), |mut rest| async {
+                        let chunk = rest.next()?;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), rest))
+                    });
+                    axum::body::Body::from_stream(stream)
+                }
+            }),
+        ))
+        .await
+    }
+
+    #[tokio::test]
+    async fn assembles_a_body_sent_in_chunks_and_bounds_it() {
+        let client = HttpSubgraphClient::new().unwrap();
+        let parts = ["{\"data\":", "{\"a\":", "1}}"];
+        let url = chunked_server(parts.map(str::to_owned).to_vec()).await;
+        let response = client
+            .send(request(&url, Duration::from_secs(5)))
+            .await
+            .unwrap();
+        assert_eq!(&response.body[..], br#"{"data":{"a":1}}"#);
+
+        let url = chunked_server(vec!["x".repeat(600), "y".repeat(600)]).await;
+        let error = client
+            .send(request(&url, Duration::from_secs(5)))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, SubgraphError::BodyTooLarge), "{error:?}");
     }
 
     #[tokio::test]

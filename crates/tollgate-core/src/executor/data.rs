@@ -257,6 +257,35 @@ impl Object {
         }
     }
 
+    /// Like [`merge_with`](Self::merge_with) from a borrowed object: a new
+    /// key is appended with a copy of its value.
+    pub fn merge_with_ref(&mut self, source: &Object, mut merge: impl FnMut(&mut Value, &Value)) {
+        if self.entries.len() > SCAN_LIMIT && source.entries.len() > 1 {
+            let mut index: HashMap<Str, usize> = self
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.clone(), i))
+                .collect();
+            for (key, value) in &source.entries {
+                match index.get(key) {
+                    Some(i) => merge(&mut self.entries[*i].1, value),
+                    None => {
+                        index.insert(key.clone(), self.entries.len());
+                        self.entries.push((key.clone(), value.clone()));
+                    }
+                }
+            }
+            return;
+        }
+        for (key, value) in &source.entries {
+            match self.position(key) {
+                Some(i) => merge(&mut self.entries[i].1, value),
+                None => self.entries.push((key.clone(), value.clone())),
+            }
+        }
+    }
+
     /// Keeps the last value of each duplicated key (serde_json's rule for
     /// duplicate keys in a document), in first-appearance order.
     fn dedupe_keys(&mut self) {

@@ -5,12 +5,14 @@
 //! errors; details go to the log.
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use apollo_compiler::executable::OperationType;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::context::RequestContext;
-use crate::error::ClientError;
+use crate::error::{ClientError, InternalError};
 use crate::observe;
 use crate::planner::FetchNode;
 use crate::response::GraphqlError;
@@ -20,12 +22,46 @@ use crate::subgraph::{SubgraphRequest, SubgraphRequestBody};
 /// What a fetch produced.
 #[derive(Debug, Default)]
 pub(super) struct FetchOutcome {
-    /// The response `data`, when there is some.
-    pub(super) data: Option<super::data::Value>,
+    /// The response `data`, when there is some (not null).
+    pub(super) data: Option<Answer>,
     /// Errors, with `extensions.serviceName` set and subgraph locations removed.
     pub(super) errors: Vec<GraphqlError>,
     /// Size of the answer's body in bytes (sizes the response buffer).
     pub(super) body_len: usize,
+}
+
+/// A fetch's `data`: its own, or the parse of an answer it shares with the
+/// requests deduplication joined (merged from there, copying only what the
+/// response lacks).
+#[derive(Debug)]
+pub(super) enum Answer {
+    /// Parsed for this request alone.
+    Owned(super::data::Value),
+    /// Shared; its `data` is present and not null.
+    Shared(Arc<Option<SubgraphBody>>),
+}
+
+impl Answer {
+    /// The data, borrowed.
+    pub(super) fn get(&self) -> &super::data::Value {
+        const NULL: super::data::Value = super::data::Value::Null;
+        match self {
+            Answer::Owned(value) => value,
+            Answer::Shared(body) => body
+                .as_ref()
+                .as_ref()
+                .and_then(|b| b.data.as_ref())
+                .unwrap_or(&NULL),
+        }
+    }
+
+    /// The data, owned (a copy when shared).
+    pub(super) fn into_owned(self) -> super::data::Value {
+        match self {
+            Answer::Owned(value) => value,
+            shared => shared.get().clone(),
+        }
+    }
 }
 
 /// Sends one fetch. `Err` only when a plugin refuses the request.
@@ -34,14 +70,15 @@ pub(super) async fn send(
     context: &RequestContext,
     fetch: &FetchNode,
     variables: &Map<String, Value>,
-    representations: Option<Vec<Value>>,
+    representations: Option<(Vec<u8>, usize)>,
 ) -> Result<FetchOutcome, ClientError> {
     let route = &runtime.routes[fetch.graph];
-    let expected_entities = representations.as_ref().map(Vec::len);
+    let expected_entities = representations.as_ref().map(|(_, count)| *count);
+    let representations = match representations {
+        Some((json, _)) => Some(representations_value(json)?),
+        None => None,
+    };
     let mut body_variables = Map::new();
-    if let Some(representations) = representations {
-        body_variables.insert("representations".to_owned(), Value::Array(representations));
-    }
     for name in &fetch.variables {
         if let Some(value) = variables.get(name.as_str()) {
             body_variables.insert(name.to_string(), value.clone());
@@ -58,6 +95,7 @@ pub(super) async fn send(
             query: fetch.operation.clone(),
             operation_name: fetch.operation_name.clone(),
             variables: body_variables,
+            representations,
             extensions: Map::new(),
         },
     };
@@ -107,64 +145,87 @@ pub(super) async fn send(
         }
     }
     let parse = |body: &[u8]| serde_json::from_slice::<SubgraphBody>(body).ok();
-    // An answer deduplication shares is parsed once; each request merges
-    // its own copy of the data.
-    let parsed = if response.parsed.shared() {
-        (*response.parsed.get_or_parse(&response.body, parse)).clone()
+    // An answer deduplication shares is parsed once and merged from there
+    // by every request that joined it.
+    let (owned, shared) = if response.parsed.shared() {
+        (
+            None,
+            Some(response.parsed.get_or_parse(&response.body, parse)),
+        )
     } else {
-        parse(&response.body)
+        (parse(&response.body), None)
     };
-    let parsed = parsed.filter(|body| body.well_formed(expected_entities));
-    let result = match (&parsed, response.status.is_success()) {
+    let body = match &shared {
+        Some(shared) => shared.as_ref().as_ref(),
+        None => owned.as_ref(),
+    }
+    .filter(|body| body.well_formed(expected_entities));
+    let result = match (body, response.status.is_success()) {
         (_, false) => "http_error",
         (Some(_), true) => "success",
         (None, true) => "invalid_response",
     };
     observe::subgraph_request(&subgraph, result, started.elapsed());
-    match parsed {
-        Some(body) => {
-            let mut errors = Vec::new();
-            for error in body.errors.unwrap_or_default() {
-                let error = subgraph_error(error, &subgraph);
-                errors.push(if route.include_errors {
-                    error
-                } else {
-                    crate::subgraph_errors::redact(error, &subgraph)
-                });
-            }
-            if !response.status.is_success() {
-                errors.push(
-                    GraphqlError::new(
-                        format!("HTTP fetch failed from '{subgraph}': {}", response.status),
-                        "SUBREQUEST_HTTP_ERROR",
-                    )
-                    .with_extension("serviceName", &*subgraph),
-                );
-            }
-            Ok(FetchOutcome {
-                data: body.data.filter(|d| !d.is_null()),
-                errors,
-                body_len: response.body.len(),
-            })
-        }
-        _ if !response.status.is_success() => Ok(failed(
-            format!("HTTP fetch failed from '{subgraph}': {}", response.status),
-            "SUBREQUEST_HTTP_ERROR",
-        )),
-        _ => {
+    let Some(body) = body else {
+        return Ok(if !response.status.is_success() {
+            failed(
+                format!("HTTP fetch failed from '{subgraph}': {}", response.status),
+                "SUBREQUEST_HTTP_ERROR",
+            )
+        } else {
             tracing::warn!(subgraph = %subgraph, request_id = context.request_id(), "subgraph answered a body that is not a GraphQL response");
-            Ok(failed(
+            failed(
                 format!("subgraph '{subgraph}' answered with an invalid GraphQL response"),
                 "SUBREQUEST_MALFORMED_RESPONSE",
-            ))
-        }
+            )
+        });
+    };
+    let mut errors = Vec::new();
+    for error in body.errors.iter().flatten() {
+        let error = subgraph_error(error.clone(), &subgraph);
+        errors.push(if route.include_errors {
+            error
+        } else {
+            crate::subgraph_errors::redact(error, &subgraph)
+        });
     }
+    if !response.status.is_success() {
+        errors.push(
+            GraphqlError::new(
+                format!("HTTP fetch failed from '{subgraph}': {}", response.status),
+                "SUBREQUEST_HTTP_ERROR",
+            )
+            .with_extension("serviceName", &*subgraph),
+        );
+    }
+    let has_data = body.data.as_ref().is_some_and(|d| !d.is_null());
+    let data = match (owned, shared) {
+        (Some(owned), _) => owned.data.filter(|d| !d.is_null()).map(Answer::Owned),
+        (None, Some(shared)) if has_data => Some(Answer::Shared(shared)),
+        (None, _) => None,
+    };
+    Ok(FetchOutcome {
+        data,
+        errors,
+        body_len: response.body.len(),
+    })
+}
+
+/// The representations text as the raw JSON value sent in `variables`.
+fn representations_value(json: Vec<u8>) -> Result<Box<RawValue>, ClientError> {
+    let text = String::from_utf8(json)
+        .map_err(|_| InternalError::Operation("representations are not UTF-8".to_owned()))?;
+    RawValue::from_string(text).map_err(|e| {
+        ClientError::from(InternalError::Operation(format!(
+            "representations are not JSON: {e}"
+        )))
+    })
 }
 
 /// A subgraph response body, read leniently: errors are kept as raw JSON
 /// so one odd error object does not discard the data.
-#[derive(Clone, serde::Deserialize)]
-struct SubgraphBody {
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct SubgraphBody {
     #[serde(default)]
     data: Option<super::data::Value>,
     #[serde(default)]

@@ -73,6 +73,35 @@ pub fn merge_objects(target: &mut Object, source: Object) {
     });
 }
 
+/// [`deep_merge`] from a borrowed source (an answer several requests
+/// share): only what `target` lacks is copied.
+pub fn deep_merge_ref(target: &mut Value, source: &Value) {
+    match (target, source) {
+        (Value::Object(target), Value::Object(source)) => merge_objects_ref(target, source),
+        (Value::Array(target), Value::Array(source)) => {
+            for (slot, item) in target.iter_mut().zip(source) {
+                deep_merge_ref(slot, item);
+            }
+            if source.len() > target.len() {
+                target.extend_from_slice(&source[target.len()..]);
+            }
+        }
+        (_, Value::Null) => {}
+        (target, source) => *target = source.clone(),
+    }
+}
+
+/// [`merge_objects`] from a borrowed source.
+pub fn merge_objects_ref(target: &mut Object, source: &Object) {
+    target.merge_with_ref(source, |existing, value| {
+        if existing.is_null() {
+            *existing = value.clone();
+        } else {
+            deep_merge_ref(existing, value);
+        }
+    });
+}
+
 /// Renames aliased keys back to the client's keys, everywhere in `value`.
 pub fn rename_keys(value: &mut Value, renames: &[(Name, Name)], depth: usize) {
     if depth > 512 {
@@ -191,6 +220,26 @@ mod tests {
                 serde_json::json!({"a": {"x": 1, "y": 2}, "l": [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}], "n": {"z": 3}})
             )
         );
+    }
+
+    #[test]
+    fn merging_a_borrowed_answer_gives_what_merging_it_owned_gives() {
+        let target = json(
+            serde_json::json!({"a": {"x": 1}, "l": [{"id": 1}], "n": null, "s": "old", "k": {"z": 0}}),
+        );
+        let sources = [
+            serde_json::json!({"a": {"y": 2}, "l": [{"v": "a"}, {"v": "b"}], "n": {"z": 3}, "s": "new", "k": null}),
+            serde_json::json!({"a": null, "l": [], "extra": [1, {"q": true}]}),
+            serde_json::json!([1, 2]),
+        ];
+        for source in sources {
+            let source = json(source);
+            let mut owned = target.clone();
+            deep_merge(&mut owned, source.clone());
+            let mut borrowed = target.clone();
+            deep_merge_ref(&mut borrowed, &source);
+            assert_eq!(owned, borrowed, "{source:?}");
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::pipeline::PreparedOperation;
 use crate::planner::{EntityFetch, EntityInput, FetchNode, PlanNode};
 use crate::response::{GraphqlError, GraphqlResponse};
 use crate::runtime::Runtime;
-use fetch::FetchOutcome;
+use fetch::{Answer, FetchOutcome};
 
 /// The response being assembled.
 struct State {
@@ -92,7 +92,8 @@ struct Pending<'p> {
     fetch: &'p FetchNode,
     /// The entity inputs (empty for a root fetch).
     inputs: &'p [EntityInput],
-    representations: Vec<Value>,
+    /// The representations, written as one JSON array.
+    representations: Representations,
     /// Per input, for each object visited at its path, in visit order, the
     /// index of its representation (`None`: not of the entity's type or no
     /// key).
@@ -148,7 +149,7 @@ impl Run<'_> {
                 PlanNode::Fetch(fetch) => pending.push(Pending {
                     fetch,
                     inputs: &[],
-                    representations: Vec::new(),
+                    representations: Representations::default(),
                     slots: Vec::new(),
                     paths: Vec::new(),
                 }),
@@ -156,14 +157,15 @@ impl Run<'_> {
                     let mut item = Pending {
                         fetch: &flatten.fetch,
                         inputs: &flatten.inputs,
-                        representations: Vec::new(),
+                        representations: Representations::default(),
                         slots: Vec::with_capacity(flatten.inputs.len()),
                         paths: Vec::new(),
                     };
                     // Representations are deduplicated across all inputs:
                     // one entity found at several paths is fetched once. The
                     // key is the representation's JSON text.
-                    let mut seen: HashMap<Vec<u8>, usize> = HashMap::new();
+                    let mut seen: HashMap<Vec<u8>, usize, foldhash::fast::RandomState> =
+                        HashMap::default();
                     let mut text = Vec::with_capacity(128);
                     for input in &flatten.inputs {
                         let entity = &input.entity;
@@ -184,13 +186,10 @@ impl Run<'_> {
                                         match seen.get(text.as_slice()) {
                                             Some(index) => *index,
                                             None => {
-                                                let rep = serde_json::from_slice(&text)
-                                                    .unwrap_or(Value::Null);
-                                                item.representations.push(rep);
+                                                let index = item.representations.push(&text);
                                                 item.paths.push(
                                                     concrete.iter().map(|s| s.to_json()).collect(),
                                                 );
-                                                let index = item.representations.len() - 1;
                                                 seen.insert(text.clone(), index);
                                                 index
                                             }
@@ -212,8 +211,8 @@ impl Run<'_> {
             }
         }
         let outcomes = futures::future::join_all(pending.iter_mut().map(|item| {
-            let representations =
-                (!item.inputs.is_empty()).then(|| std::mem::take(&mut item.representations));
+            let representations = (!item.inputs.is_empty())
+                .then(|| std::mem::take(&mut item.representations).finish());
             let span = tracing::info_span!(target: crate::observe::STAGE_TARGET, "subgraph fetch", subgraph = %item.fetch.subgraph);
             fetch::send(
                 self.runtime,
@@ -229,8 +228,10 @@ impl Run<'_> {
             let mut outcome = outcome?;
             state.received += outcome.body_len;
             if !item.fetch.renames.is_empty() {
-                if let Some(data) = &mut outcome.data {
-                    merge::rename_keys(data, &item.fetch.renames, 0);
+                if let Some(answer) = outcome.data.take() {
+                    let mut data = answer.into_owned();
+                    merge::rename_keys(&mut data, &item.fetch.renames, 0);
+                    outcome.data = Some(Answer::Owned(data));
                 }
             }
             if item.inputs.is_empty() {
@@ -240,6 +241,37 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The `representations` of one entity fetch, written as one JSON array
+/// text while the data is visited.
+#[derive(Default)]
+struct Representations {
+    json: Vec<u8>,
+    count: usize,
+}
+
+impl Representations {
+    /// Appends one representation's JSON text; returns its index.
+    fn push(&mut self, representation: &[u8]) -> usize {
+        self.json.push(if self.count == 0 { b'[' } else { b',' });
+        self.json.extend_from_slice(representation);
+        self.count += 1;
+        self.count - 1
+    }
+
+    fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The array and how many representations it holds.
+    fn finish(mut self) -> (Vec<u8>, usize) {
+        if self.count == 0 {
+            self.json.push(b'[');
+        }
+        self.json.push(b']');
+        (self.json, self.count)
     }
 }
 
@@ -266,21 +298,17 @@ fn representation(
 }
 
 fn apply_root(state: &mut State, outcome: FetchOutcome) {
-    if let Some(data) = outcome.data {
-        merge::deep_merge(&mut state.data, data);
+    match outcome.data {
+        Some(Answer::Owned(data)) => merge::deep_merge(&mut state.data, data),
+        Some(shared) => merge::deep_merge_ref(&mut state.data, shared.get()),
+        None => {}
     }
     state.errors.extend(outcome.errors);
 }
 
 fn apply_entities(state: &mut State, item: &Pending<'_>, outcome: FetchOutcome) {
-    let mut entities = match outcome.data {
-        Some(data::Value::Object(mut data)) => match data.remove("_entities") {
-            Some(data::Value::Array(entities)) => entities,
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    };
-    for mut error in outcome.errors {
+    let FetchOutcome { data, errors, .. } = outcome;
+    for mut error in errors {
         error.path = match error.path.take() {
             Some(path) if path.first().and_then(Value::as_str) == Some("_entities") => path
                 .get(1)
@@ -295,15 +323,46 @@ fn apply_entities(state: &mut State, item: &Pending<'_>, outcome: FetchOutcome) 
         };
         state.errors.push(error);
     }
-    if entities.is_empty() {
+    match data {
+        Some(Answer::Owned(data::Value::Object(mut data))) => {
+            if let Some(data::Value::Array(entities)) = data.remove("_entities") {
+                merge_entities(state, item, Entities::Owned(entities));
+            }
+        }
+        Some(shared @ Answer::Shared(_)) => {
+            if let Some(data::Value::Array(entities)) =
+                shared.get().as_object().and_then(|d| d.get("_entities"))
+            {
+                merge_entities(state, item, Entities::Shared(entities));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// An entity fetch's `_entities`: owned, or borrowed from a shared answer.
+enum Entities<'a> {
+    Owned(Vec<data::Value>),
+    Shared(&'a [data::Value]),
+}
+
+/// Merges each entity into every object whose representation it answers.
+fn merge_entities(state: &mut State, item: &Pending<'_>, mut entities: Entities<'_>) {
+    let len = match &entities {
+        Entities::Owned(entities) => entities.len(),
+        Entities::Shared(entities) => entities.len(),
+    };
+    if len == 0 {
         return;
     }
-    // Representations used by several objects get a copy each; the last
-    // user takes the original.
-    let mut remaining = vec![0usize; entities.len()];
-    for slot in item.slots.iter().flatten().flatten() {
-        if let Some(count) = remaining.get_mut(*slot) {
-            *count += 1;
+    // Owned entities used by several objects get a copy each; the last user
+    // takes the original.
+    let mut remaining = vec![0usize; len];
+    if let Entities::Owned(_) = entities {
+        for slot in item.slots.iter().flatten().flatten() {
+            if let Some(count) = remaining.get_mut(*slot) {
+                *count += 1;
+            }
         }
     }
     for (input, slots) in item.inputs.iter().zip(&item.slots) {
@@ -311,20 +370,26 @@ fn apply_entities(state: &mut State, item: &Pending<'_>, outcome: FetchOutcome) 
         merge::visit_mut(&mut state.data, &input.path, &mut |object| {
             let slot = slots.get(visit_index).copied().flatten();
             visit_index += 1;
-            let Some(slot) = slot else {
+            let Some(slot) = slot.filter(|slot| *slot < len) else {
                 return;
             };
-            let Some(count) = remaining.get_mut(slot) else {
-                return;
-            };
-            *count -= 1;
-            let entity = if *count == 0 {
-                std::mem::take(&mut entities[slot])
-            } else {
-                entities[slot].clone()
-            };
-            if let data::Value::Object(entity) = entity {
-                merge::merge_objects(object, entity);
+            match &mut entities {
+                Entities::Owned(entities) => {
+                    remaining[slot] -= 1;
+                    let entity = if remaining[slot] == 0 {
+                        std::mem::take(&mut entities[slot])
+                    } else {
+                        entities[slot].clone()
+                    };
+                    if let data::Value::Object(entity) = entity {
+                        merge::merge_objects(object, entity);
+                    }
+                }
+                Entities::Shared(entities) => {
+                    if let data::Value::Object(entity) = &entities[slot] {
+                        merge::merge_objects_ref(object, entity);
+                    }
+                }
             }
         });
     }
