@@ -1,8 +1,11 @@
-//! Tollgate's subgraph transport: [`HttpSubgraphClient`], one pooled HTTP
-//! client (reqwest, rustls) shared by every request, with a per-request
-//! timeout and bound on response size (both from the subgraph's settings). It implements the core's
+//! Tollgate's subgraph transport: [`HttpSubgraphClient`], one pooled
+//! HTTP/1.1 client (hyper, rustls with the Mozilla roots) shared by every
+//! request, with a per-request timeout and bound on response size (both
+//! from the subgraph's settings). It implements the core's
 //! [`SubgraphClient`] trait. [`DeduplicatingClient`] wraps it so identical
-//! in-flight queries share one call.
+//! in-flight queries share one call. Requests go straight to the subgraph:
+//! no redirects are followed and no proxy settings from the environment
+//! are read.
 
 mod dedup;
 
@@ -10,50 +13,74 @@ pub use dedup::DeduplicatingClient;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use http::header::{ACCEPT, CONTENT_TYPE};
-use http::HeaderValue;
+use http::{HeaderValue, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tollgate_core::subgraph::{SubgraphClient, SubgraphError, SubgraphRequest, SubgraphResponse};
 
 /// Why the client could not be built.
 #[derive(Debug, thiserror::Error)]
 #[error("building the subgraph HTTP client failed: {0}")]
-pub struct ClientBuildError(#[from] reqwest::Error);
+pub struct ClientBuildError(#[from] rustls::Error);
 
 /// The pooled HTTP transport to subgraphs.
 #[derive(Debug, Clone)]
 pub struct HttpSubgraphClient {
-    client: reqwest::Client,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// Parsed subgraph URLs, bounded by [`MAX_CACHED_URLS`] (plugins may
     /// route requests anywhere; beyond the bound URLs are parsed each time).
-    urls: Arc<RwLock<HashMap<Arc<str>, reqwest::Url>>>,
+    urls: Arc<RwLock<HashMap<Arc<str>, Uri>>>,
 }
 
 /// Most distinct subgraph URLs kept parsed.
 const MAX_CACHED_URLS: usize = 256;
 
+/// How long an idle pooled connection is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Most idle connections kept per subgraph host.
+const POOL_MAX_IDLE_PER_HOST: usize = 256;
+
 impl HttpSubgraphClient {
     /// Builds the shared client.
     pub fn new() -> Result<Self, ClientBuildError> {
-        let client = reqwest::Client::builder()
-            .pool_idle_timeout(std::time::Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
-            .tcp_nodelay(true)
-            .build()?;
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+            .pool_timer(TokioTimer::new())
+            .build(https);
         Ok(Self {
             client,
             urls: Arc::default(),
         })
     }
 
-    /// The parsed URL of a subgraph (parsed once per distinct URL).
-    fn url(&self, url: &Arc<str>) -> Result<reqwest::Url, SubgraphError> {
+    /// The parsed URL of a subgraph (parsed once per distinct URL). Only
+    /// absolute `http` and `https` URLs are accepted.
+    fn uri(&self, url: &Arc<str>) -> Result<Uri, SubgraphError> {
         if let Some(parsed) = self.urls.read().ok().and_then(|m| m.get(url).cloned()) {
             return Ok(parsed);
         }
-        let parsed = reqwest::Url::parse(url).map_err(|_| SubgraphError::Transport)?;
+        let parsed: Uri = url.parse().map_err(|_| SubgraphError::Transport)?;
+        if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none() {
+            return Err(SubgraphError::Transport);
+        }
         if let Ok(mut urls) = self.urls.write() {
             if urls.len() < MAX_CACHED_URLS {
                 urls.insert(url.clone(), parsed.clone());
@@ -67,70 +94,77 @@ impl HttpSubgraphClient {
         request: SubgraphRequest,
         body: Bytes,
     ) -> Result<SubgraphResponse, SubgraphError> {
-        let url = self.url(&request.url)?;
-        let mut response = self
-            .client
-            .post(url)
-            .timeout(request.timeout)
-            .headers(request.headers)
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(
-                ACCEPT,
-                HeaderValue::from_static(
-                    "application/graphql-response+json, application/json;q=0.9",
-                ),
-            )
-            .body(body)
-            .send()
-            .await
-            .map_err(classify)?;
+        let uri = self.uri(&request.url)?;
+        let timeout = request.timeout;
         let limit = request.max_response_bytes;
-        let status = response.status();
-        let headers = std::mem::take(response.headers_mut());
-        if response
-            .content_length()
-            .is_some_and(|len| len > limit as u64)
-        {
-            return Err(SubgraphError::BodyTooLarge);
-        }
-        // A body that arrives in one chunk is kept as is; more chunks are
-        // copied into one buffer.
-        let expected = response.content_length().map_or(0, |len| len as usize);
-        let mut first = Bytes::new();
-        let mut buffer = BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            if first.len() + buffer.len() + chunk.len() > limit {
+        let mut http_request = http::Request::new(Full::new(body));
+        *http_request.method_mut() = http::Method::POST;
+        *http_request.uri_mut() = uri;
+        let headers = http_request.headers_mut();
+        *headers = request.headers;
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/graphql-response+json, application/json;q=0.9"),
+        );
+        let exchange = async {
+            let response = self.client.request(http_request).await.map_err(classify)?;
+            let (parts, mut body) = response.into_parts();
+            let expected = parts
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if expected.is_some_and(|len| len > limit as u64) {
                 return Err(SubgraphError::BodyTooLarge);
             }
-            if first.is_empty() && buffer.is_empty() {
-                first = chunk;
-                continue;
+            let expected = expected.map_or(0, |len| len as usize);
+            // A body that arrives in one chunk is kept as is; more chunks
+            // are copied into one buffer.
+            let mut first = Bytes::new();
+            let mut buffer = BytesMut::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|error| {
+                    tracing::debug!(error = %error, "subgraph response body failed");
+                    SubgraphError::Transport
+                })?;
+                let Ok(chunk) = frame.into_data() else {
+                    continue;
+                };
+                if first.len() + buffer.len() + chunk.len() > limit {
+                    return Err(SubgraphError::BodyTooLarge);
+                }
+                if first.is_empty() && buffer.is_empty() {
+                    first = chunk;
+                    continue;
+                }
+                if !first.is_empty() {
+                    buffer.reserve(expected.max(first.len() + chunk.len()));
+                    buffer.extend_from_slice(&first);
+                    first = Bytes::new();
+                }
+                buffer.extend_from_slice(&chunk);
             }
-            if !first.is_empty() {
-                buffer.reserve(expected.max(first.len() + chunk.len()));
-                buffer.extend_from_slice(&first);
-                first = Bytes::new();
-            }
-            buffer.extend_from_slice(&chunk);
-        }
-        let body = if buffer.is_empty() {
-            first
-        } else {
-            buffer.freeze()
+            let body = if buffer.is_empty() {
+                first
+            } else {
+                buffer.freeze()
+            };
+            Ok(SubgraphResponse {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+                parsed: Default::default(),
+            })
         };
-        Ok(SubgraphResponse {
-            status,
-            headers,
-            body,
-            parsed: Default::default(),
-        })
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| SubgraphError::Timeout)?
     }
 }
 
-fn classify(error: reqwest::Error) -> SubgraphError {
-    if error.is_timeout() {
-        SubgraphError::Timeout
-    } else if error.is_connect() {
+fn classify(error: hyper_util::client::legacy::Error) -> SubgraphError {
+    if error.is_connect() {
         SubgraphError::Connect
     } else {
         tracing::debug!(error = %error, "subgraph transport error");
@@ -261,6 +295,50 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(error, SubgraphError::BodyTooLarge), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed_and_only_http_urls_are_sent() {
+        let url = server(axum::Router::new().route(
+            "/graphql",
+            post(|| async {
+                (
+                    http::StatusCode::TEMPORARY_REDIRECT,
+                    [(http::header::LOCATION, "http://127.0.0.1:9/elsewhere")],
+                    "moved",
+                )
+            }),
+        ))
+        .await;
+        let client = HttpSubgraphClient::new().unwrap();
+        let response = client
+            .send(request(&url, Duration::from_secs(5)))
+            .await
+            .unwrap();
+        assert_eq!(response.status, http::StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(&response.body[..], b"moved");
+
+        for bad in ["ftp://127.0.0.1:9/x", "/relative", "not a url"] {
+            let error = client
+                .send(request(bad, Duration::from_secs(5)))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(error, SubgraphError::Transport),
+                "{bad}: {error:?}"
+            );
+        }
+
+        // TLS to a server that speaks plain HTTP fails instead of hanging.
+        let plain = url.replace("http://", "https://");
+        let error = client
+            .send(request(&plain, Duration::from_secs(5)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, SubgraphError::Connect | SubgraphError::Transport),
+            "{error:?}"
+        );
     }
 
     #[tokio::test]

@@ -99,7 +99,7 @@ struct Pending<'p> {
     /// key).
     slots: Vec<Vec<Option<usize>>>,
     /// The response path of the first object for each representation.
-    paths: Vec<Vec<Value>>,
+    paths: Paths<'p>,
 }
 
 impl Run<'_> {
@@ -151,7 +151,7 @@ impl Run<'_> {
                     inputs: &[],
                     representations: Representations::default(),
                     slots: Vec::new(),
-                    paths: Vec::new(),
+                    paths: Paths::default(),
                 }),
                 PlanNode::Flatten(flatten) => {
                     let mut item = Pending {
@@ -159,7 +159,7 @@ impl Run<'_> {
                         inputs: &flatten.inputs,
                         representations: Representations::default(),
                         slots: Vec::with_capacity(flatten.inputs.len()),
-                        paths: Vec::new(),
+                        paths: Paths::default(),
                     };
                     // Representations are deduplicated across all inputs:
                     // one entity found at several paths is fetched once. The
@@ -187,9 +187,7 @@ impl Run<'_> {
                                             Some(index) => *index,
                                             None => {
                                                 let index = item.representations.push(&text);
-                                                item.paths.push(
-                                                    concrete.iter().map(|s| s.to_json()).collect(),
-                                                );
+                                                item.paths.push(concrete);
                                                 seen.insert(text.clone(), index);
                                                 index
                                             }
@@ -241,6 +239,28 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The response paths of an entity fetch's representations, kept as
+/// borrowed steps in one buffer (turned into JSON only for an error).
+#[derive(Default)]
+struct Paths<'p> {
+    steps: Vec<merge::Step<'p>>,
+    /// Where each path ends in `steps`.
+    ends: Vec<usize>,
+}
+
+impl<'p> Paths<'p> {
+    fn push(&mut self, path: &[merge::Step<'p>]) {
+        self.steps.extend_from_slice(path);
+        self.ends.push(self.steps.len());
+    }
+
+    fn get(&self, index: usize) -> Option<&[merge::Step<'p>]> {
+        let end = *self.ends.get(index)?;
+        let start = index.checked_sub(1).map_or(0, |i| self.ends[i]);
+        self.steps.get(start..end)
     }
 }
 
@@ -315,7 +335,7 @@ fn apply_entities(state: &mut State, item: &Pending<'_>, outcome: FetchOutcome) 
                 .and_then(Value::as_u64)
                 .and_then(|i| item.paths.get(i as usize))
                 .map(|prefix| {
-                    let mut full = prefix.clone();
+                    let mut full: Vec<Value> = prefix.iter().map(|s| s.to_json()).collect();
                     full.extend(path.into_iter().skip(2));
                     full
                 }),
