@@ -27,7 +27,7 @@ pub struct SubgraphRequestBody {
     /// parsed. Sent as `variables.representations` (it takes the place of a
     /// `representations` key in [`variables`](Self::variables)); see
     /// [`all_variables`](Self::all_variables) for one map of both.
-    pub representations: Option<Box<RawValue>>,
+    pub representations: Option<RawJson>,
     /// Request extensions (forwarded JWT claims go here).
     pub extensions: Map<String, Value>,
 }
@@ -38,7 +38,7 @@ impl SubgraphRequestBody {
     pub fn all_variables(&self) -> Map<String, Value> {
         let mut all = Map::with_capacity(self.variables.len() + 1);
         if let Some(representations) = &self.representations {
-            let parsed = serde_json::from_str(representations.get()).unwrap_or(Value::Null);
+            let parsed = serde_json::from_str(representations.as_str()).unwrap_or(Value::Null);
             all.insert("representations".to_owned(), parsed);
         }
         for (name, value) in &self.variables {
@@ -56,6 +56,73 @@ impl SubgraphRequestBody {
     }
 }
 
+/// JSON text sent as is: one JSON value, checked when made with
+/// [`RawJson::new`], or written by the executor's own JSON writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawJson(String);
+
+impl RawJson {
+    /// `text`, when it is one JSON value.
+    pub fn new(text: String) -> Result<Self, serde_json::Error> {
+        serde_json::from_str::<serde::de::IgnoredAny>(&text)?;
+        Ok(Self(text))
+    }
+
+    /// Text the executor's JSON writer produced (valid by construction).
+    pub(crate) fn written(text: String) -> Self {
+        Self(text)
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl SubgraphRequestBody {
+    /// The body as JSON, as it goes on the wire: the same document as the
+    /// [`Serialize`] implementation gives, with the representations copied
+    /// in without another check.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let representations = self.representations.as_ref().map_or(0, |r| r.0.len());
+        let mut out = Vec::with_capacity(self.query.len() + representations + 64);
+        out.extend_from_slice(b"{\"query\":");
+        serde_json::to_writer(&mut out, &*self.query)?;
+        if let Some(name) = &self.operation_name {
+            out.extend_from_slice(b",\"operationName\":");
+            serde_json::to_writer(&mut out, &**name)?;
+        }
+        if self.representations.is_some() || !self.variables.is_empty() {
+            out.extend_from_slice(b",\"variables\":{");
+            let mut first = true;
+            if let Some(representations) = &self.representations {
+                out.extend_from_slice(b"\"representations\":");
+                out.extend_from_slice(representations.0.as_bytes());
+                first = false;
+            }
+            for (name, value) in &self.variables {
+                if self.representations.is_some() && name == "representations" {
+                    continue;
+                }
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                serde_json::to_writer(&mut out, name)?;
+                out.push(b':');
+                serde_json::to_writer(&mut out, value)?;
+            }
+            out.push(b'}');
+        }
+        if !self.extensions.is_empty() {
+            out.extend_from_slice(b",\"extensions\":");
+            serde_json::to_writer(&mut out, &self.extensions)?;
+        }
+        out.push(b'}');
+        Ok(out)
+    }
+}
+
 impl Serialize for SubgraphRequestBody {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
@@ -68,7 +135,9 @@ impl Serialize for SubgraphRequestBody {
                 let body = self.0;
                 let mut map = serializer.serialize_map(None)?;
                 if let Some(representations) = &body.representations {
-                    map.serialize_entry("representations", representations)?;
+                    let raw = RawValue::from_string(representations.0.clone())
+                        .map_err(serde::ser::Error::custom)?;
+                    map.serialize_entry("representations", &raw)?;
                 }
                 for (name, value) in &body.variables {
                     if body.representations.is_none() || name != "representations" {
@@ -228,11 +297,16 @@ mod tests {
             operation_name: Some(Arc::from("Q")),
             variables,
             representations: Some(
-                RawValue::from_string(r#"[{"__typename":"A","id":"1"}]"#.to_owned()).unwrap(),
+                RawJson::new(r#"[{"__typename":"A","id":"1"}]"#.to_owned()).unwrap(),
             ),
             extensions: Map::new(),
         };
         let json = serde_json::to_string(&body).unwrap();
+        assert_eq!(
+            json.as_bytes(),
+            body.to_json().unwrap(),
+            "the wire form is the same"
+        );
         assert_eq!(
             json,
             r#"{"query":"query($representations:[_Any!]!){_entities{__typename}}","operationName":"Q","variables":{"representations":[{"__typename":"A","id":"1"}],"id":1}}"#
@@ -247,11 +321,18 @@ mod tests {
         edited.insert("representations".to_owned(), serde_json::json!([]));
         body.set_all_variables(edited);
         assert!(body.representations.is_none());
-        let sent: Value = serde_json::from_slice(&serde_json::to_vec(&body).unwrap()).unwrap();
+        let sent: Value = serde_json::from_slice(&body.to_json().unwrap()).unwrap();
         assert_eq!(sent["variables"]["representations"], serde_json::json!([]));
+        assert_eq!(serde_json::to_vec(&body).unwrap(), body.to_json().unwrap());
+        body.extensions
+            .insert("claims".to_owned(), serde_json::json!({"sub": "a\"b"}));
+        assert_eq!(serde_json::to_vec(&body).unwrap(), body.to_json().unwrap());
+        assert!(RawJson::new("[1,".to_owned()).is_err());
 
         body.variables.clear();
+        body.extensions.clear();
         body.operation_name = None;
+        assert_eq!(body.to_json().unwrap(), serde_json::to_vec(&body).unwrap());
         assert_eq!(
             serde_json::to_string(&body).unwrap(),
             r#"{"query":"query($representations:[_Any!]!){_entities{__typename}}"}"#

@@ -82,7 +82,7 @@ impl<C: SubgraphClient> SubgraphClient for DeduplicatingClient<C> {
             return self.inner.send(request);
         }
         // Encoded once: for the key, and as the body the transport sends.
-        let Ok(body) = serde_json::to_vec(&request.body) else {
+        let Ok(body) = request.body.to_json() else {
             return self.inner.send(request);
         };
         let body = Bytes::from(body);

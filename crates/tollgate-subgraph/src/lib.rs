@@ -177,7 +177,7 @@ impl SubgraphClient for HttpSubgraphClient {
         &self,
         request: SubgraphRequest,
     ) -> BoxFuture<'_, Result<SubgraphResponse, SubgraphError>> {
-        match serde_json::to_vec(&request.body) {
+        match request.body.to_json() {
             Ok(body) => Box::pin(self.send_inner(request, Bytes::from(body))),
             Err(_) => Box::pin(std::future::ready(Err(SubgraphError::Transport))),
         }

@@ -8,7 +8,6 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use apollo_compiler::executable::OperationType;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::context::RequestContext;
@@ -17,7 +16,7 @@ use crate::observe;
 use crate::planner::FetchNode;
 use crate::response::GraphqlError;
 use crate::runtime::Runtime;
-use crate::subgraph::{SubgraphRequest, SubgraphRequestBody};
+use crate::subgraph::{RawJson, SubgraphRequest, SubgraphRequestBody};
 
 /// What a fetch produced.
 #[derive(Debug, Default)]
@@ -211,14 +210,12 @@ pub(super) async fn send(
     })
 }
 
-/// The representations text as the raw JSON value sent in `variables`.
-fn representations_value(json: Vec<u8>) -> Result<Box<RawValue>, ClientError> {
-    let text = String::from_utf8(json)
-        .map_err(|_| InternalError::Operation("representations are not UTF-8".to_owned()))?;
-    RawValue::from_string(text).map_err(|e| {
-        ClientError::from(InternalError::Operation(format!(
-            "representations are not JSON: {e}"
-        )))
+/// The representations text as the raw JSON sent in `variables`.
+fn representations_value(json: Vec<u8>) -> Result<RawJson, ClientError> {
+    String::from_utf8(json).map(RawJson::written).map_err(|_| {
+        ClientError::from(InternalError::Operation(
+            "representations are not UTF-8".to_owned(),
+        ))
     })
 }
 
