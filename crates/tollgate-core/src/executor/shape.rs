@@ -13,7 +13,7 @@
 //! error needs it.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use apollo_compiler::ast;
@@ -22,7 +22,6 @@ use apollo_compiler::response::JsonMap;
 use apollo_compiler::schema::{EnumType, ExtendedType};
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node, Schema};
-use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::data::{write_json as write_data, Object, Value as Data};
@@ -122,6 +121,42 @@ enum Output<'a> {
         sets: Vec<&'a SelectionSet>,
         plans: RefCell<Vec<Rc<Plan<'a>>>>,
     },
+}
+
+/// CollectFields' grouped field set: fields by response key, in order of
+/// first appearance. Selection sets hold a handful of keys, so keys are
+/// found by a scan; past [`GROUP_SCAN_LIMIT`] keys through an index.
+#[derive(Default)]
+struct Groups<'a> {
+    groups: Vec<(&'a Name, Vec<&'a Node<Field>>)>,
+    index: HashMap<&'a str, usize, foldhash::fast::RandomState>,
+}
+
+const GROUP_SCAN_LIMIT: usize = 16;
+
+impl<'a> Groups<'a> {
+    fn add(&mut self, field: &'a Node<Field>) {
+        let key = field.response_key();
+        let found = if self.groups.len() > GROUP_SCAN_LIMIT {
+            if self.index.is_empty() {
+                for (i, (k, _)) in self.groups.iter().enumerate() {
+                    self.index.insert(k.as_str(), i);
+                }
+            }
+            self.index.get(key.as_str()).copied()
+        } else {
+            self.groups.iter().position(|(k, _)| *k == key)
+        };
+        match found {
+            Some(i) => self.groups[i].1.push(field),
+            None => {
+                if !self.index.is_empty() {
+                    self.index.insert(key.as_str(), self.groups.len());
+                }
+                self.groups.push((key, vec![field]));
+            }
+        }
+    }
 }
 
 struct Shaper<'a, 'e> {
@@ -331,12 +366,13 @@ impl<'a> Shaper<'a, '_> {
     /// CollectFields of the spec over `sets` for runtime type `type_name`,
     /// with what completing each field takes.
     fn plan(&self, type_name: &'a Name, sets: &[&'a SelectionSet]) -> Plan<'a> {
-        let mut groups: IndexMap<&'a Name, Vec<&'a Node<Field>>> = IndexMap::new();
-        let mut visited = HashSet::new();
+        let mut groups = Groups::default();
+        let mut visited = HashSet::default();
         for set in sets {
             self.collect(type_name, set, &mut groups, &mut visited);
         }
         let fields = groups
+            .groups
             .into_iter()
             .map(|(key, group)| PlannedField {
                 key: key.as_str(),
@@ -397,15 +433,15 @@ impl<'a> Shaper<'a, '_> {
         &self,
         type_name: &Name,
         set: &'a SelectionSet,
-        out: &mut IndexMap<&'a Name, Vec<&'a Node<Field>>>,
-        visited: &mut HashSet<&'a Name>,
+        out: &mut Groups<'a>,
+        visited: &mut HashSet<&'a Name, foldhash::fast::RandomState>,
     ) {
         for selection in &set.selections {
             if !self.included(selection.directives()) {
                 continue;
             }
             match selection {
-                Selection::Field(field) => out.entry(field.response_key()).or_default().push(field),
+                Selection::Field(field) => out.add(field),
                 Selection::InlineFragment(inline) => {
                     if inline
                         .type_condition
@@ -631,6 +667,32 @@ mod tests {
             let out = self.run(variables, &HashSet::new(), data, &mut errors);
             (out, errors_json(&errors))
         }
+    }
+
+    #[test]
+    fn many_response_keys_keep_their_order_and_merge_repeats() {
+        // Past the scan limit, keys are found through an index: a repeated
+        // key still merges into its first place.
+        let aliases: Vec<String> = (1..=24).map(|i| format!("a{i}: name")).collect();
+        let query = format!("{{ me {{ {} a3: name id a20: name }} }}", aliases.join(" "));
+        let case = Case::new(&query);
+        let mut me = serde_json::Map::new();
+        for i in 1..=24 {
+            me.insert(format!("a{i}"), json!(format!("n{i}")));
+        }
+        me.insert("id".to_owned(), json!("1"));
+        let (out, errors) = case.shape(json!({}), json!({"me": me}));
+        assert!(errors.is_empty(), "{errors:?}");
+        let keys: Vec<&str> = out["me"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected: Vec<String> = (1..=24).map(|i| format!("a{i}")).collect();
+        expected.push("id".to_owned());
+        assert_eq!(keys, expected);
+        assert_eq!(out["me"]["a20"], "n20");
     }
 
     fn errors_json(errors: &[GraphqlError]) -> Vec<Value> {
