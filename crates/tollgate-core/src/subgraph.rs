@@ -36,17 +36,7 @@ impl SubgraphRequestBody {
     /// Every variable as one map, `representations` parsed into it (for
     /// plugins that show or edit the variables).
     pub fn all_variables(&self) -> Map<String, Value> {
-        let mut all = Map::with_capacity(self.variables.len() + 1);
-        if let Some(representations) = &self.representations {
-            let parsed = serde_json::from_str(representations.as_str()).unwrap_or(Value::Null);
-            all.insert("representations".to_owned(), parsed);
-        }
-        for (name, value) in &self.variables {
-            if self.representations.is_none() || name != "representations" {
-                all.insert(name.clone(), value.clone());
-            }
-        }
-        all
+        all_variables(&self.variables, self.representations.as_ref())
     }
 
     /// Replaces every variable, `representations` included, with `variables`.
@@ -121,6 +111,26 @@ impl SubgraphRequestBody {
         out.push(b'}');
         Ok(out)
     }
+}
+
+/// `variables` with `representations` (raw, when there are some) parsed
+/// into them under `representations`.
+pub fn all_variables(
+    variables: &Map<String, Value>,
+    representations: Option<&RawJson>,
+) -> Map<String, Value> {
+    let Some(representations) = representations else {
+        return variables.clone();
+    };
+    let mut all = Map::with_capacity(variables.len() + 1);
+    let parsed = serde_json::from_str(representations.as_str()).unwrap_or(Value::Null);
+    all.insert("representations".to_owned(), parsed);
+    for (name, value) in variables {
+        if name != "representations" {
+            all.insert(name.clone(), value.clone());
+        }
+    }
+    all
 }
 
 impl Serialize for SubgraphRequestBody {

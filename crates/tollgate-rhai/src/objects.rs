@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, ImmutableString, NativeCallContext, Position};
 use serde_json::{Map, Value};
+use tollgate_core::subgraph::{all_variables, RawJson};
 
 /// The GraphQL body at the supergraph or subgraph stage.
 #[derive(Debug, Clone)]
@@ -15,6 +16,9 @@ pub(crate) struct BodyState {
     pub query: String,
     pub operation_name: Option<String>,
     pub variables: Map<String, Value>,
+    /// A subgraph request's `representations`, kept as the executor wrote
+    /// them until a script reads or replaces the variables.
+    pub representations: Option<RawJson>,
     pub extensions: Map<String, Value>,
     pub changed: bool,
 }
@@ -482,11 +486,17 @@ pub(crate) fn register(engine: &mut Engine) {
     );
     engine.register_get_set(
         "variables",
-        |b: &mut Body| b.with(|b| Ok(to_dynamic(&Value::Object(b.variables.clone())))),
+        |b: &mut Body| {
+            b.with(|b| {
+                let all = all_variables(&b.variables, b.representations.as_ref());
+                Ok(to_dynamic(&Value::Object(all)))
+            })
+        },
         |b: &mut Body, value: Dynamic| {
             let map = json_map(value, "variables")?;
             b.change(|b| {
                 b.variables = map;
+                b.representations = None;
                 b.changed = true;
                 Ok(())
             })

@@ -262,6 +262,7 @@ fn body_state(body: &GraphqlRequest) -> BodyState {
         query: body.query.clone(),
         operation_name: body.operation_name.clone(),
         variables: body.variables.clone(),
+        representations: None,
         extensions: body.extensions.clone(),
         changed: false,
     }
@@ -567,7 +568,8 @@ impl Plugin for RhaiPlugin {
             body: BodyState {
                 query: request.body.query.to_string(),
                 operation_name: request.body.operation_name.as_deref().map(str::to_owned),
-                variables: request.body.all_variables(),
+                variables: request.body.variables.clone(),
+                representations: request.body.representations.clone(),
                 extensions: request.body.extensions.clone(),
                 changed: false,
             },
@@ -585,7 +587,8 @@ impl Plugin for RhaiPlugin {
         if subgraph.body.changed {
             request.body.query = Arc::from(subgraph.body.query);
             request.body.operation_name = subgraph.body.operation_name.map(Arc::from);
-            request.body.set_all_variables(subgraph.body.variables);
+            request.body.variables = subgraph.body.variables;
+            request.body.representations = subgraph.body.representations;
             request.body.extensions = subgraph.body.extensions;
         }
         ControlFlow::Continue(())

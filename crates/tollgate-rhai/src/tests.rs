@@ -12,7 +12,7 @@ use tollgate_core::context::RequestContext;
 use tollgate_core::error::ClientError;
 use tollgate_core::plugin::{Plugin, RouterRequest, SupergraphRequest};
 use tollgate_core::request::GraphqlRequest;
-use tollgate_core::subgraph::{SubgraphRequest, SubgraphRequestBody};
+use tollgate_core::subgraph::{RawJson, SubgraphRequest, SubgraphRequestBody};
 
 use super::*;
 
@@ -246,6 +246,65 @@ fn client_header_changes_reach_later_stages_only_through_scripts() {
     .unwrap();
     let flow = fails.subgraph_request(&RequestContext::new(), &mut subgraph_request());
     assert!(matches!(flow, ControlFlow::Break(ClientError::Internal)));
+}
+
+#[test]
+fn subgraph_scripts_see_representations_among_the_variables_and_can_replace_them() {
+    let with_representations = || {
+        let mut request = subgraph_request();
+        request.body.variables.insert("first".to_owned(), json!(2));
+        request.body.representations = Some(
+            RawJson::new(
+                r#"[{"__typename":"Product","upc":"1"},{"__typename":"Product","upc":"2"}]"#
+                    .to_owned(),
+            )
+            .unwrap(),
+        );
+        request
+    };
+    // Reading: the representations are there as a list; untouched, they
+    // are sent as they were.
+    let reads = load(
+        r#"fn subgraph_service(service, subgraph) {
+            service.map_request(|request| {
+                let vars = request.subgraph.body.variables;
+                request.subgraph.headers["x-count"] = `${vars.representations.len()}`;
+                request.subgraph.headers["x-upc"] = vars.representations[1].upc;
+                request.subgraph.headers["x-first"] = `${vars.first}`;
+            });
+        }"#,
+    )
+    .unwrap();
+    let mut request = with_representations();
+    assert!(reads
+        .subgraph_request(&RequestContext::new(), &mut request)
+        .is_continue());
+    assert_eq!(request.headers["x-count"], "2");
+    assert_eq!(request.headers["x-upc"], "2");
+    assert_eq!(request.headers["x-first"], "2");
+    assert!(request.body.representations.is_some());
+
+    // Replacing the variables replaces the representations too.
+    let writes = load(
+        r#"fn subgraph_service(service, subgraph) {
+            service.map_request(|request| {
+                let vars = request.subgraph.body.variables;
+                vars.representations = [vars.representations[0]];
+                request.subgraph.body.variables = vars;
+            });
+        }"#,
+    )
+    .unwrap();
+    let mut request = with_representations();
+    assert!(writes
+        .subgraph_request(&RequestContext::new(), &mut request)
+        .is_continue());
+    assert!(request.body.representations.is_none());
+    let sent: Value = serde_json::from_slice(&request.body.to_json().unwrap()).unwrap();
+    assert_eq!(
+        sent["variables"],
+        json!({"representations": [{"__typename": "Product", "upc": "1"}], "first": 2})
+    );
 }
 
 #[test]
