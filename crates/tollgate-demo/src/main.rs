@@ -4,6 +4,12 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: async-graphql allocates a lot
+/// per request, and the benchmark wants the subgraphs as cheap as they can
+/// be so the routers are what it measures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tollgate-demo",

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -78,16 +78,19 @@ fn bad_request(message: String) -> Response {
 async fn graphql(State(route): State<Route>, body: Bytes) -> Response {
     route.requests.fetch_add(1, Ordering::SeqCst);
     let subgraph = route.subgraph;
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(value) => value,
+    let mut request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) if error.is_data() => {
+            return bad_request(format!("invalid GraphQL request: {error}"))
+        }
         Err(error) => return bad_request(format!("invalid JSON body: {error}")),
     };
-    let subject = value["extensions"]["jwt"]["sub"]
-        .as_str()
-        .map(str::to_owned);
-    let mut request: async_graphql::Request = match serde_json::from_value(value) {
-        Ok(request) => request,
-        Err(error) => return bad_request(format!("invalid GraphQL request: {error}")),
+    let subject = match request.extensions.get("jwt") {
+        Some(async_graphql::Value::Object(jwt)) => match jwt.get("sub") {
+            Some(async_graphql::Value::String(sub)) => Some(sub.clone()),
+            _ => None,
+        },
+        _ => None,
     };
     if let Some(subject) = subject {
         request = request.data(CurrentSubject(subject));
