@@ -16,6 +16,9 @@ Workloads on the demo subgraphs (bench/queries/):
   w3_deep_jwt        w1 with JWT required (RS256, verification cache on)
   w4_deep_jwt_miss   w1 with a distinct RS256 token per request (cache-miss path)
   w5_deep_jwt_rhai   w3 plus the example claim script (examples/rhai/main.rhai)
+  w6_single_jwt      w2 (one fetch, dedupe off) with JWT required, one token (cache hit)
+  w7_single_jwt_miss w6 with a distinct token per request: w7 - w6 is the cache-miss
+                     cost, free of w3/w4's deduplication, whose sharing depends on timing
 Public workload (graphql-hive/graphql-gateways-benchmark, not vendored: GGB_DIR):
   ggb_dedupe_on / ggb_dedupe_off   its supergraph and deep TestQuery
 "Direct" rows replay the exact subgraph requests a router sends (captured
@@ -30,7 +33,8 @@ Environment (all optional):
                           APOLLO_ROUTER_BIN=$PEERS_DIR/apollo/bin/router
   GGB_DIR=/tmp/ggb        GGB_SUBGRAPHS_BIN=$GGB_DIR/target/release/subgraphs
   BENCH_SKIP_BUILD=1      use the existing target/release binaries
-  BENCH_TOKEN_POOL        distinct tokens for w4 (default: sized from w3's rate)
+  BENCH_TOKEN_POOL        distinct tokens for w4 and w7 (default: sized from w3's and w6's rates)
+  BENCH_ROUTER_PORT=4000 BENCH_DEMO_PORT=4100 BENCH_GGB_PORT=4200 BENCH_APOLLO_HEALTH_PORT=4301
 Options: --quick (3 s runs, 1 round, c=16, results to target/bench/), --list.
 """
 
@@ -56,10 +60,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
-ROUTER_PORT = 4000
-DEMO_PORT = 4100
-GGB_PORT = 4200
-APOLLO_HEALTH_PORT = 4301
+ROUTER_PORT = int(os.environ.get("BENCH_ROUTER_PORT", "4000"))
+DEMO_PORT = int(os.environ.get("BENCH_DEMO_PORT", "4100"))
+GGB_PORT = int(os.environ.get("BENCH_GGB_PORT", "4200"))
+APOLLO_HEALTH_PORT = int(os.environ.get("BENCH_APOLLO_HEALTH_PORT", "4301"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 START_TIMEOUT = 60.0
 RESULTS_START = "<!-- results:start -->"
@@ -229,6 +233,7 @@ class Workload:
     dedupe: bool = True
     replay: bool = False        # add a direct (subgraphs only) row
     family: str = ""            # workloads of one family must answer the same data
+    cached_twin: str = ""       # for jwt="distinct": the same workload with one token
 
 
 class Router:
@@ -408,6 +413,7 @@ class Harness:
     token_pool: Path | None = None
     token_pool_size: int = 0
     warm_pool: Path | None = None
+    warm_pool_size: int = 0
     rs256_verify_us: float | None = None
 
     def routers(self, workload: Workload) -> list[Router]:
@@ -550,28 +556,55 @@ class Harness:
             [str(self.tollgate.binary), "dev-token", "--config", str(config), "--ttl-secs", "7200"],
             capture_output=True, text=True, timeout=60, cwd=REPO, check=True).stdout.strip()
 
-    def make_token_pool(self) -> None:
-        """Distinct tokens for w4: enough for the fastest cached-JWT run, plus
-        a separate smaller pool for the warm-up."""
-        rates = [r.rps for r in self.runs if r.workload == "w3_deep_jwt"]
-        fastest = max(rates) if rates else 4000.0
+    def pool_sizes(self, workload: Workload) -> tuple[int, int]:
+        """Distinct tokens one run and one warm-up of a cache-miss workload
+        need: the fastest rate of its cached twin (any router), 30% more. When
+        the twin's router CPU per request and the verification cost are known,
+        the rate is first scaled by c / (c + verification): each request of
+        the miss workload also verifies a signature, so it runs slower (w7's
+        twin w6 answers about twice as fast as w7 can)."""
+        twin = [r for r in self.runs if r.workload == workload.cached_twin]
+        rate = max((r.rps for r in twin), default=4000.0)
+        ours = [r for r in twin if r.router == "tollgate"]
+        if ours and self.rs256_verify_us:
+            fastest = max(ours, key=lambda r: r.rps)
+            cpu_us = fastest.cpu_per_10k * 100
+            if cpu_us > 0:
+                rate = max(rate * cpu_us / (cpu_us + self.rs256_verify_us), fastest.rps * 0.5)
         wanted = os.environ.get("BENCH_TOKEN_POOL")
-        size = int(wanted) if wanted else int(fastest * self.settings.duration * 1.3) + 256
-        warm = int(fastest * self.settings.warmup * 1.3) + 256
+        size = int(wanted) if wanted else int(rate * self.settings.duration * 1.3) + 256
+        return size, int(rate * self.settings.warmup * 1.3) + 256
+
+    def ensure_token_pools(self, workload: Workload) -> None:
+        """Mints (or tops up) the run and warm-up pools of distinct tokens so
+        they are large enough for `workload`. The pools are shared by every
+        cache-miss workload and run (each run starts a fresh router, so its
+        cache starts empty); the warm-up pool is separate because the warm-up
+        runs in the measured router process."""
+        size, warm = self.pool_sizes(workload)
+        if size <= self.token_pool_size and warm <= self.warm_pool_size:
+            return
         config = self.work / "token.yaml"
         started = time.monotonic()
-        for name, count in (("tokens-run.txt", size), ("tokens-warm.txt", warm)):
-            with open(self.work / name, "w") as out:
+        for pool, have, count in (("run", self.token_pool_size, size),
+                                  ("warm", self.warm_pool_size, warm)):
+            if count <= have:
+                continue
+            # Every batch has its own `sub` (its `jti`s start at bench-0 again).
+            with open(self.work / f"tokens-{pool}.txt", "a") as out:
                 subprocess.run(
                     [str(self.tollgate.binary), "dev-token", "--config", str(config),
-                     "--ttl-secs", "7200", "--count", str(count)],
+                     "--ttl-secs", "7200", "--sub", f"{pool}-{have}", "--count", str(count - have)],
                     stdout=out, timeout=1800, cwd=REPO, check=True)
         self.token_pool, self.warm_pool = self.work / "tokens-run.txt", self.work / "tokens-warm.txt"
-        self.token_pool_size = size
+        self.token_pool_size = max(size, self.token_pool_size)
+        self.warm_pool_size = max(warm, self.warm_pool_size)
+        total = self.token_pool_size + self.warm_pool_size
         distinct = len(set(self.token_pool.read_text().split()) | set(self.warm_pool.read_text().split()))
-        if distinct != size + warm:
-            raise RuntimeError(f"token pools are not distinct: {distinct} of {size + warm}")
-        log(f"minted {size} + {warm} distinct RS256 tokens in {time.monotonic() - started:.0f}s")
+        if distinct != total:
+            raise RuntimeError(f"token pools are not distinct: {distinct} of {total}")
+        log(f"token pools now {self.token_pool_size} + {self.warm_pool_size} distinct RS256 tokens "
+            f"(minted in {time.monotonic() - started:.0f}s)")
 
     # ---- the whole thing
 
@@ -586,9 +619,9 @@ class Harness:
         for round_no in range(1, self.settings.rounds + 1):
             log(f"round {round_no} of {self.settings.rounds} (load average {load_average()})")
             for workload in selected:
-                if workload.jwt == "distinct" and self.token_pool is None:
+                if workload.jwt == "distinct":
                     try:
-                        self.make_token_pool()
+                        self.ensure_token_pools(workload)
                     except (RuntimeError, OSError, subprocess.SubprocessError) as error:
                         self.notes.append(f"{workload.name} skipped: minting tokens failed: {error}")
                         log(f"FAILED minting the token pool: {error}")
@@ -735,9 +768,18 @@ def main() -> None:
         Workload("w3_deep_jwt", "3: = 1 with JWT (RS256, cached)", "demo", deep,
                  ("hive-router",), jwt="cached", family="deep"),
         Workload("w4_deep_jwt_miss", "4: = 1 with a distinct RS256 token per request", "demo",
-                 deep, ("hive-router",), jwt="distinct", family="deep"),
+                 deep, ("hive-router",), jwt="distinct", family="deep", cached_twin="w3_deep_jwt"),
         Workload("w5_deep_jwt_rhai", "5: = 3 with the example Rhai claim script", "demo", deep,
                  (), jwt="cached", rhai=True, family="deep"),
+        # The cache-miss goal's pair: w7 - w6 is what a miss adds. Without
+        # deduplication every client request is one subgraph request in both,
+        # whereas in w3/w4 how many requests deduplication saves depends on
+        # timing, which the slower w4 changes.
+        Workload("w6_single_jwt", "6: = 2 with JWT (RS256, cached)", "demo", single, (),
+                 jwt="cached", dedupe=False, family="single"),
+        Workload("w7_single_jwt_miss", "7: = 2 with a distinct RS256 token per request", "demo",
+                 single, (), jwt="distinct", dedupe=False, family="single",
+                 cached_twin="w6_single_jwt"),
     ]
     if args.list:
         for w in demo_workloads:
@@ -792,7 +834,7 @@ def main() -> None:
                 ]
         for workload in harness.workloads:
             (work / f"{workload.name}.json").write_bytes(workload.body)
-        if wanted is None or "w4_deep_jwt_miss" in wanted:
+        if wanted is None or any(w.jwt == "distinct" and w.name in wanted for w in demo_workloads):
             harness.rs256_verify_us = rs256_verify_us()
         try:
             harness.run()
@@ -804,7 +846,7 @@ def main() -> None:
     finished = datetime.datetime.now(datetime.timezone.utc)
     import report  # bench/report.py, beside this file
     report.write(harness, started, finished, load_before, load_average())
-    log(f"results written to {settings.out.relative_to(REPO)} and {settings.svg.relative_to(REPO)}")
+    log(f"results written to {settings.out} and {settings.svg}")
 
 
 if __name__ == "__main__":

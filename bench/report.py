@@ -71,19 +71,38 @@ def goals(table: dict, data: dict) -> list[tuple[str, str, str]]:
                          f"{cost * 100:+.1f}% ({fmt(on['rps'], 0)} vs {fmt(off['rps'], 0)} req/s)",
                          "met" if cost < 0.03 else "missed"))
     verify = data.get("rs256_verify_us")
-    for c in data["settings"]["concurrency"]:
-        cached, miss = get("w3_deep_jwt", c, "tollgate"), get("w4_deep_jwt_miss", c, "tollgate")
-        if cached and miss:
+    # The goal is judged on w7 - w6 (one fetch, deduplication off). w4 - w3
+    # (the deep query, deduplication on) is shown for information only: w4's
+    # lower rate changes how many subgraph requests deduplication saves.
+    pairs = [("w6_single_jwt", "w7_single_jwt_miss", False), ("w3_deep_jwt", "w4_deep_jwt_miss", True)]
+    for cached_name, miss_name, informational in pairs:
+        for c in data["settings"]["concurrency"]:
+            cached, miss = get(cached_name, c, "tollgate"), get(miss_name, c, "tollgate")
+            if not (cached and miss):
+                continue
             # CPU s per 10k requests -> microseconds per request.
             extra_us = (miss["cpu_per_10k"] - cached["cpu_per_10k"]) * 100
+            sub_us = (miss["subgraph_cpu_per_10k"] - cached["subgraph_cpu_per_10k"]) * 100
+            goal = (f"c={c}: deep query with deduplication, {miss_name[:2]} - {cached_name[:2]} "
+                    "(information)" if informational
+                    else f"c={c}: a cache miss costs < one RS256 verification of CPU")
+            measured = f"+{extra_us:.0f} µs router CPU per request (subgraphs {sub_us:+.0f} µs"
+            if cached["subgraph_cpu_per_10k"] > 0:
+                # The subgraphs do the same work per request in both: their
+                # CPU ratio is how much the busier machine slowed every
+                # process; the router's cached cost scaled by it is the part
+                # of the miss's CPU that is that slowdown, not the miss.
+                slowdown = miss["subgraph_cpu_per_10k"] / cached["subgraph_cpu_per_10k"]
+                adjusted = (miss["cpu_per_10k"] - cached["cpu_per_10k"] * slowdown) * 100
+                measured += f"; +{adjusted:.0f} µs net of their {slowdown - 1:+.0%} slowdown"
+            measured += "); "
             if verify:
-                rows.append((f"c={c}: a cache miss costs < one RS256 verification of CPU",
-                             f"+{extra_us:.0f} µs router CPU per request; one verification "
-                             f"{verify:.0f} µs", "met" if extra_us < verify else "missed"))
+                measured += f"one verification {verify:.0f} µs"
+                status = "information" if informational else ("met" if extra_us < verify else "missed")
             else:
-                rows.append((f"c={c}: a cache miss costs < one RS256 verification of CPU",
-                             f"+{extra_us:.0f} µs router CPU per request; verification time "
-                             "not measured", "not measured"))
+                measured += "verification time not measured"
+                status = "information" if informational else "not measured"
+            rows.append((goal, measured, status))
     t, d = get("w2_single", 16, "tollgate"), get("w2_single", 16, "subgraphs-direct")
     if t and d:
         added = t["p50_ms"] - d["p50_ms"]
