@@ -231,28 +231,11 @@ impl Object {
     /// Merges `source` into this object: a key already here takes
     /// `merge(existing, new)`, a new key is appended.
     pub fn merge_with(&mut self, source: Object, mut merge: impl FnMut(&mut Value, Value)) {
-        if self.entries.len() > SCAN_LIMIT && source.entries.len() > 1 {
-            let mut index: HashMap<Str, usize> = self
-                .entries
-                .iter()
-                .enumerate()
-                .map(|(i, (k, _))| (k.clone(), i))
-                .collect();
-            for (key, value) in source.entries {
-                match index.get(&key) {
-                    Some(i) => merge(&mut self.entries[*i].1, value),
-                    None => {
-                        index.insert(key.clone(), self.entries.len());
-                        self.entries.push((key, value));
-                    }
-                }
-            }
-            return;
-        }
+        let mut index = self.merge_index(source.entries.len());
         for (key, value) in source.entries {
-            match self.position(&key) {
+            match self.find(index.as_ref(), &key) {
                 Some(i) => merge(&mut self.entries[i].1, value),
-                None => self.entries.push((key, value)),
+                None => self.append(index.as_mut(), key, value),
             }
         }
     }
@@ -260,30 +243,41 @@ impl Object {
     /// Like [`merge_with`](Self::merge_with) from a borrowed object: a new
     /// key is appended with a copy of its value.
     pub fn merge_with_ref(&mut self, source: &Object, mut merge: impl FnMut(&mut Value, &Value)) {
-        if self.entries.len() > SCAN_LIMIT && source.entries.len() > 1 {
-            let mut index: HashMap<Str, usize> = self
-                .entries
+        let mut index = self.merge_index(source.entries.len());
+        for (key, value) in &source.entries {
+            match self.find(index.as_ref(), key) {
+                Some(i) => merge(&mut self.entries[i].1, value),
+                None => self.append(index.as_mut(), key.clone(), value.clone()),
+            }
+        }
+    }
+
+    /// A hashed index of the keys, when merging `incoming` entries into a
+    /// large object would otherwise scan it once per entry.
+    fn merge_index(&self, incoming: usize) -> Option<HashMap<Str, usize>> {
+        (self.entries.len() > SCAN_LIMIT && incoming > 1).then(|| {
+            self.entries
                 .iter()
                 .enumerate()
                 .map(|(i, (k, _))| (k.clone(), i))
-                .collect();
-            for (key, value) in &source.entries {
-                match index.get(key) {
-                    Some(i) => merge(&mut self.entries[*i].1, value),
-                    None => {
-                        index.insert(key.clone(), self.entries.len());
-                        self.entries.push((key.clone(), value.clone()));
-                    }
-                }
-            }
-            return;
+                .collect()
+        })
+    }
+
+    /// Where `key` is, through `index` when there is one.
+    fn find(&self, index: Option<&HashMap<Str, usize>>, key: &str) -> Option<usize> {
+        match index {
+            Some(index) => index.get(key).copied(),
+            None => self.position(key),
         }
-        for (key, value) in &source.entries {
-            match self.position(key) {
-                Some(i) => merge(&mut self.entries[i].1, value),
-                None => self.entries.push((key.clone(), value.clone())),
-            }
+    }
+
+    /// Appends an entry, keeping `index` up to date.
+    fn append(&mut self, index: Option<&mut HashMap<Str, usize>>, key: Str, value: Value) {
+        if let Some(index) = index {
+            index.insert(key.clone(), self.entries.len());
         }
+        self.entries.push((key, value));
     }
 
     /// Keeps the last value of each duplicated key (serde_json's rule for
@@ -593,16 +587,23 @@ mod tests {
             for i in 0..size {
                 target.insert(&format!("k{i}"), Value::Bool(false));
             }
+            // A new key twice: the second merges into the first's entry.
             let source: Object = [
                 ("k1".into(), Value::Bool(true)),
                 ("new".into(), Value::Null),
+                ("new".into(), Value::Bool(true)),
             ]
             .into_iter()
             .collect();
+            let mut borrowed = target.clone();
+            borrowed.merge_with_ref(&source, |existing, new| *existing = new.clone());
             target.merge_with(source, |existing, new| *existing = new);
-            assert_eq!(target.len(), size + 1);
-            assert_eq!(target.get("k1"), Some(&Value::Bool(true)));
-            assert_eq!(target.iter().last().map(|(k, _)| k), Some("new"));
+            for merged in [&target, &borrowed] {
+                assert_eq!(merged.len(), size + 1);
+                assert_eq!(merged.get("k1"), Some(&Value::Bool(true)));
+                assert_eq!(merged.iter().last().map(|(k, _)| k), Some("new"));
+                assert_eq!(merged.get("new"), Some(&Value::Bool(true)));
+            }
         }
     }
 
