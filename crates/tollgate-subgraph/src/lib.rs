@@ -208,6 +208,14 @@ mod tests {
         format!("http://{addr}/graphql")
     }
 
+    /// Sends the test request to `url` with a 5 s timeout.
+    async fn send(
+        client: &HttpSubgraphClient,
+        url: &str,
+    ) -> Result<SubgraphResponse, SubgraphError> {
+        client.send(request(url, Duration::from_secs(5))).await
+    }
+
     fn request(url: &str, timeout: Duration) -> SubgraphRequest {
         SubgraphRequest {
             subgraph: Arc::from("test"),
@@ -237,10 +245,7 @@ mod tests {
         ))
         .await;
         let client = HttpSubgraphClient::new().unwrap();
-        let response = client
-            .send(request(&url, Duration::from_secs(5)))
-            .await
-            .unwrap();
+        let response = send(&client, &url).await.unwrap();
         assert_eq!(response.status, 200);
         assert_eq!(&response.body[..], br#"{"query":"{ a }"}"#);
     }
@@ -251,10 +256,7 @@ mod tests {
             server(axum::Router::new().route("/graphql", post(|| async { "x".repeat(2048) })))
                 .await;
         let client = HttpSubgraphClient::new().unwrap();
-        let error = client
-            .send(request(&url, Duration::from_secs(5)))
-            .await
-            .unwrap_err();
+        let error = send(&client, &url).await.unwrap_err();
         assert!(matches!(error, SubgraphError::BodyTooLarge));
     }
 
@@ -283,17 +285,11 @@ mod tests {
         let client = HttpSubgraphClient::new().unwrap();
         let parts = ["{\"data\":", "{\"a\":", "1}}"];
         let url = chunked_server(parts.map(str::to_owned).to_vec()).await;
-        let response = client
-            .send(request(&url, Duration::from_secs(5)))
-            .await
-            .unwrap();
+        let response = send(&client, &url).await.unwrap();
         assert_eq!(&response.body[..], br#"{"data":{"a":1}}"#);
 
         let url = chunked_server(vec!["x".repeat(600), "y".repeat(600)]).await;
-        let error = client
-            .send(request(&url, Duration::from_secs(5)))
-            .await
-            .unwrap_err();
+        let error = send(&client, &url).await.unwrap_err();
         assert!(matches!(error, SubgraphError::BodyTooLarge), "{error:?}");
     }
 
@@ -311,18 +307,12 @@ mod tests {
         ))
         .await;
         let client = HttpSubgraphClient::new().unwrap();
-        let response = client
-            .send(request(&url, Duration::from_secs(5)))
-            .await
-            .unwrap();
+        let response = send(&client, &url).await.unwrap();
         assert_eq!(response.status, http::StatusCode::TEMPORARY_REDIRECT);
         assert_eq!(&response.body[..], b"moved");
 
         for bad in ["ftp://127.0.0.1:9/x", "/relative", "not a url"] {
-            let error = client
-                .send(request(bad, Duration::from_secs(5)))
-                .await
-                .unwrap_err();
+            let error = send(&client, bad).await.unwrap_err();
             assert!(
                 matches!(error, SubgraphError::Transport),
                 "{bad}: {error:?}"
@@ -331,10 +321,7 @@ mod tests {
 
         // TLS to a server that speaks plain HTTP fails instead of hanging.
         let plain = url.replace("http://", "https://");
-        let error = client
-            .send(request(&plain, Duration::from_secs(5)))
-            .await
-            .unwrap_err();
+        let error = send(&client, &plain).await.unwrap_err();
         assert!(
             matches!(error, SubgraphError::Connect | SubgraphError::Transport),
             "{error:?}"
@@ -361,10 +348,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let closed = format!("http://{}/graphql", listener.local_addr().unwrap());
         drop(listener);
-        let error = client
-            .send(request(&closed, Duration::from_secs(5)))
-            .await
-            .unwrap_err();
+        let error = send(&client, &closed).await.unwrap_err();
         assert!(matches!(error, SubgraphError::Connect), "{error:?}");
     }
 }
