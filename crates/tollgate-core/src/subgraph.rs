@@ -26,7 +26,8 @@ pub struct SubgraphRequestBody {
     /// text the executor wrote from the response data: sent as is, never
     /// parsed. Sent as `variables.representations` (it takes the place of a
     /// `representations` key in [`variables`](Self::variables)); see
-    /// [`all_variables`](Self::all_variables) for one map of both.
+    /// [`all_variables`](Self::all_variables) for one map of both. Clear it
+    /// when replacing the variables with a map that has its own.
     pub representations: Option<RawJson>,
     /// Request extensions (forwarded JWT claims go here).
     pub extensions: Map<String, Value>,
@@ -37,12 +38,6 @@ impl SubgraphRequestBody {
     /// plugins that show or edit the variables).
     pub fn all_variables(&self) -> Map<String, Value> {
         all_variables(&self.variables, self.representations.as_ref())
-    }
-
-    /// Replaces every variable, `representations` included, with `variables`.
-    pub fn set_all_variables(&mut self, variables: Map<String, Value>) {
-        self.representations = None;
-        self.variables = variables;
     }
 }
 
@@ -70,9 +65,8 @@ impl RawJson {
 }
 
 impl SubgraphRequestBody {
-    /// The body as JSON, as it goes on the wire: the same document as the
-    /// [`Serialize`] implementation gives, with the representations copied
-    /// in without another check.
+    /// The body as JSON, as it goes on the wire (and as [`Serialize`]
+    /// gives it), with the representations copied in without another check.
     pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
         let representations = self.representations.as_ref().map_or(0, |r| r.0.len());
         let mut out = Vec::with_capacity(self.query.len() + representations + 64);
@@ -134,42 +128,14 @@ pub fn all_variables(
 }
 
 impl Serialize for SubgraphRequestBody {
+    /// The document [`SubgraphRequestBody::to_json`] writes.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-
-        /// `variables`: the raw representations first, then the others.
-        struct Variables<'a>(&'a SubgraphRequestBody);
-
-        impl Serialize for Variables<'_> {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let body = self.0;
-                let mut map = serializer.serialize_map(None)?;
-                if let Some(representations) = &body.representations {
-                    let raw = RawValue::from_string(representations.0.clone())
-                        .map_err(serde::ser::Error::custom)?;
-                    map.serialize_entry("representations", &raw)?;
-                }
-                for (name, value) in &body.variables {
-                    if body.representations.is_none() || name != "representations" {
-                        map.serialize_entry(name, value)?;
-                    }
-                }
-                map.end()
-            }
-        }
-
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("query", &*self.query)?;
-        if let Some(name) = &self.operation_name {
-            map.serialize_entry("operationName", &**name)?;
-        }
-        if self.representations.is_some() || !self.variables.is_empty() {
-            map.serialize_entry("variables", &Variables(self))?;
-        }
-        if !self.extensions.is_empty() {
-            map.serialize_entry("extensions", &self.extensions)?;
-        }
-        map.end()
+        use serde::ser::Error;
+        let json = self.to_json().map_err(S::Error::custom)?;
+        let text = String::from_utf8(json).map_err(S::Error::custom)?;
+        RawValue::from_string(text)
+            .map_err(S::Error::custom)?
+            .serialize(serializer)
     }
 }
 
@@ -311,16 +277,12 @@ mod tests {
             ),
             extensions: Map::new(),
         };
-        let json = serde_json::to_string(&body).unwrap();
+        let wire = |body: &SubgraphRequestBody| String::from_utf8(body.to_json().unwrap()).unwrap();
         assert_eq!(
-            json.as_bytes(),
-            body.to_json().unwrap(),
-            "the wire form is the same"
-        );
-        assert_eq!(
-            json,
+            wire(&body),
             r#"{"query":"query($representations:[_Any!]!){_entities{__typename}}","operationName":"Q","variables":{"representations":[{"__typename":"A","id":"1"}],"id":1}}"#
         );
+        assert_eq!(serde_json::to_string(&body).unwrap(), wire(&body));
         let all = body.all_variables();
         assert_eq!(
             Value::Object(all.clone()),
@@ -329,22 +291,27 @@ mod tests {
         // A plugin's edited map replaces both.
         let mut edited = all;
         edited.insert("representations".to_owned(), serde_json::json!([]));
-        body.set_all_variables(edited);
-        assert!(body.representations.is_none());
-        let sent: Value = serde_json::from_slice(&body.to_json().unwrap()).unwrap();
-        assert_eq!(sent["variables"]["representations"], serde_json::json!([]));
-        assert_eq!(serde_json::to_vec(&body).unwrap(), body.to_json().unwrap());
+        body.variables = edited;
+        body.representations = None;
         body.extensions
             .insert("claims".to_owned(), serde_json::json!({"sub": "a\"b"}));
-        assert_eq!(serde_json::to_vec(&body).unwrap(), body.to_json().unwrap());
+        let sent: Value = serde_json::from_str(&wire(&body)).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({
+                "query": "query($representations:[_Any!]!){_entities{__typename}}",
+                "operationName": "Q",
+                "variables": {"representations": [], "id": 1},
+                "extensions": {"claims": {"sub": "a\"b"}}
+            })
+        );
         assert!(RawJson::new("[1,".to_owned()).is_err());
 
         body.variables.clear();
         body.extensions.clear();
         body.operation_name = None;
-        assert_eq!(body.to_json().unwrap(), serde_json::to_vec(&body).unwrap());
         assert_eq!(
-            serde_json::to_string(&body).unwrap(),
+            wire(&body),
             r#"{"query":"query($representations:[_Any!]!){_entities{__typename}}"}"#
         );
     }

@@ -162,7 +162,12 @@ impl Drop for FileSetup {
 static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
 
 async fn file_auth(keys: &[&TestKey], extra: &str) -> (JwtAuthenticator, FileSetup) {
-    let setup = FileSetup::new(&jwks(keys));
+    file_auth_jwks(&jwks(keys), extra).await
+}
+
+/// [`file_auth`] with a JWKS document written as it is.
+async fn file_auth_jwks(jwks: &Value, extra: &str) -> (JwtAuthenticator, FileSetup) {
+    let setup = FileSetup::new(jwks);
     let yaml = format!("jwks_providers: [{{ source: file, path: jwks.json }}]\n{extra}");
     let config: JwtConfig = serde_yaml::from_str(&yaml).unwrap();
     let auth = JwtAuthenticator::new(config, &setup.dir).await.unwrap();
@@ -465,15 +470,16 @@ async fn jwks_with_bad_keys_keeps_the_good_ones_and_honours_use_and_alg() {
         k.jwk["alg"] = json!("RS256");
         k
     };
-    let setup = FileSetup::new(&json!({"keys": [
-        {"kty": "RSA", "kid": "broken", "n": "!!", "e": "AQAB"},
-        {"kty": "XYZ", "kid": "weird"},
-        {"kty": "RSA", "kid": "short", "n": b64(&[0xc5; 128]), "e": "AQAB"},
-        enc_only.jwk, verify_op_missing.jwk, pinned.jwk, good.jwk
-    ]}));
-    let config: JwtConfig =
-        serde_yaml::from_str("jwks_providers: [{ source: file, path: jwks.json }]").unwrap();
-    let auth = JwtAuthenticator::new(config, &setup.dir).await.unwrap();
+    let (auth, _setup) = file_auth_jwks(
+        &json!({"keys": [
+            {"kty": "RSA", "kid": "broken", "n": "!!", "e": "AQAB"},
+            {"kty": "XYZ", "kid": "weird"},
+            {"kty": "RSA", "kid": "short", "n": b64(&[0xc5; 128]), "e": "AQAB"},
+            enc_only.jwk, verify_op_missing.jwk, pinned.jwk, good.jwk
+        ]}),
+        "",
+    )
+    .await;
     assert_eq!(
         reason(&auth, &bearer(&sign(&good, Some("good"), &claims()))).await,
         "VERIFIED"
@@ -520,10 +526,8 @@ async fn rsa_keys_under_2048_bits_never_verify_a_token() {
         public_pem: Vec::new(),
     };
     let padded_jwk = json!({"kty": "RSA", "kid": "padded", "n": b64(&padded), "e": "AQAB"});
-    let setup = FileSetup::new(&json!({"keys": [good.jwk, short_key.jwk, padded_jwk]}));
-    let config: JwtConfig =
-        serde_yaml::from_str("jwks_providers: [{ source: file, path: jwks.json }]").unwrap();
-    let auth = JwtAuthenticator::new(config, &setup.dir).await.unwrap();
+    let (auth, _setup) =
+        file_auth_jwks(&json!({"keys": [good.jwk, short_key.jwk, padded_jwk]}), "").await;
     assert_eq!(
         reason(&auth, &bearer(&sign(&good, Some("good"), &claims()))).await,
         "VERIFIED"

@@ -15,11 +15,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderValue, Uri};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -109,7 +109,7 @@ impl HttpSubgraphClient {
         );
         let exchange = async {
             let response = self.client.request(http_request).await.map_err(classify)?;
-            let (parts, mut body) = response.into_parts();
+            let (parts, body) = response.into_parts();
             let expected = parts
                 .headers
                 .get(http::header::CONTENT_LENGTH)
@@ -118,38 +118,19 @@ impl HttpSubgraphClient {
             if expected.is_some_and(|len| len > limit as u64) {
                 return Err(SubgraphError::BodyTooLarge);
             }
-            let expected = expected.map_or(0, |len| len as usize);
-            // A body that arrives in one chunk is kept as is; more chunks
-            // are copied into one buffer.
-            let mut first = Bytes::new();
-            let mut buffer = BytesMut::new();
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|error| {
-                    tracing::debug!(error = %error, "subgraph response body failed");
-                    SubgraphError::Transport
-                })?;
-                let Ok(chunk) = frame.into_data() else {
-                    continue;
-                };
-                if first.len() + buffer.len() + chunk.len() > limit {
-                    return Err(SubgraphError::BodyTooLarge);
-                }
-                if first.is_empty() && buffer.is_empty() {
-                    first = chunk;
-                    continue;
-                }
-                if !first.is_empty() {
-                    buffer.reserve(expected.max(first.len() + chunk.len()));
-                    buffer.extend_from_slice(&first);
-                    first = Bytes::new();
-                }
-                buffer.extend_from_slice(&chunk);
-            }
-            let body = if buffer.is_empty() {
-                first
-            } else {
-                buffer.freeze()
-            };
+            // Collected without a copy when the body arrives in one chunk.
+            let body = Limited::new(body, limit)
+                .collect()
+                .await
+                .map_err(|error| {
+                    if error.downcast_ref::<LengthLimitError>().is_some() {
+                        SubgraphError::BodyTooLarge
+                    } else {
+                        tracing::debug!(error = %error, "subgraph response body failed");
+                        SubgraphError::Transport
+                    }
+                })?
+                .to_bytes();
             Ok(SubgraphResponse {
                 status: parts.status,
                 headers: parts.headers,

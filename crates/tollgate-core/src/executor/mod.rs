@@ -19,7 +19,7 @@ use tracing::Instrument as _;
 use crate::context::RequestContext;
 use crate::error::{ClientError, InternalError};
 use crate::pipeline::PreparedOperation;
-use crate::planner::{EntityFetch, EntityInput, FetchNode, PlanNode};
+use crate::planner::{EntityInput, FetchNode, PlanNode};
 use crate::response::{GraphqlError, GraphqlResponse};
 use crate::runtime::Runtime;
 use fetch::{Answer, FetchOutcome};
@@ -182,8 +182,9 @@ impl Run<'_> {
                                 let slot = if typename.is_none_or(|t| matches(&entity.type_name, t))
                                 {
                                     text.clear();
-                                    representation(entity, object, &matches, &mut text).map(|()| {
-                                        match seen.get(text.as_slice()) {
+                                    entity
+                                        .write_representation(object, &matches, &mut text)
+                                        .map(|()| match seen.get(text.as_slice()) {
                                             Some(index) => *index,
                                             None => {
                                                 let index = item.representations.push(&text);
@@ -191,8 +192,7 @@ impl Run<'_> {
                                                 seen.insert(text.clone(), index);
                                                 index
                                             }
-                                        }
-                                    })
+                                        })
                                 } else {
                                     None
                                 };
@@ -295,28 +295,6 @@ impl Representations {
     }
 }
 
-/// Writes the representation of `object` for `entity` as JSON text into
-/// `out`; `None` when the object lacks a field the representation needs.
-fn representation(
-    entity: &EntityFetch,
-    object: &data::Object,
-    matches: &dyn Fn(&str, &str) -> bool,
-    out: &mut Vec<u8>,
-) -> Option<()> {
-    if entity.direct {
-        return entity
-            .representation
-            .write_representation(object, &entity.type_name, matches, out);
-    }
-    let mut rep = entity.representation.project(object, matches)?;
-    rep.insert(
-        "__typename",
-        data::Value::String(entity.type_name.as_str().into()),
-    );
-    data::write_json(out, &data::Value::Object(rep));
-    Some(())
-}
-
 fn apply_root(state: &mut State, outcome: FetchOutcome) {
     match outcome.data {
         Some(Answer::Owned(data)) => merge::deep_merge(&mut state.data, data),
@@ -377,8 +355,9 @@ fn merge_entities(state: &mut State, item: &Pending<'_>, mut entities: Entities<
     }
     // Owned entities used by several objects get a copy each; the last user
     // takes the original.
-    let mut remaining = vec![0usize; len];
+    let mut remaining = Vec::new();
     if let Entities::Owned(_) = entities {
+        remaining = vec![0usize; len];
         for slot in item.slots.iter().flatten().flatten() {
             if let Some(count) = remaining.get_mut(*slot) {
                 *count += 1;

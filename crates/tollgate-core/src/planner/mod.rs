@@ -17,6 +17,7 @@ use std::sync::Arc;
 use apollo_compiler::executable::{ExecutableDocument, Operation, OperationType};
 use apollo_compiler::{Name, Node};
 
+use crate::executor::data;
 use crate::supergraph::Supergraph;
 use build::{Builder, GroupKind};
 pub use selection::Selection;
@@ -102,6 +103,31 @@ pub struct EntityFetch {
     /// Whether the representation can be written straight from the data
     /// ([`Selection::names_unique`]).
     pub direct: bool,
+}
+
+impl EntityFetch {
+    /// Writes the representation of a response object as JSON text into
+    /// `out`; `None` when the object lacks a field the representation needs.
+    pub fn write_representation(
+        &self,
+        object: &data::Object,
+        matches: &dyn Fn(&str, &str) -> bool,
+        out: &mut Vec<u8>,
+    ) -> Option<()> {
+        if self.direct {
+            return self
+                .representation
+                .write_representation(object, &self.type_name, matches, out);
+        }
+        // Fields selected twice (merged by projecting) go through a copy.
+        let mut rep = self.representation.project(object, matches)?;
+        rep.insert(
+            "__typename",
+            data::Value::String(self.type_name.as_str().into()),
+        );
+        data::write_json(out, &data::Value::Object(rep));
+        Some(())
+    }
 }
 
 /// Why an operation cannot be planned.
