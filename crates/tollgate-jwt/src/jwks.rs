@@ -7,6 +7,8 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey};
+
+use crate::crypto::VerifyingKey;
 use serde_json::Value;
 
 /// A key's type, which fixes the algorithms it may verify.
@@ -50,8 +52,8 @@ pub struct Key {
     pub family: KeyFamily,
     /// The JWK's own `alg`, if any (the token's must then equal it).
     pub alg: Option<Algorithm>,
-    /// Ready-to-use key.
-    pub decoding: DecodingKey,
+    /// Ready-to-use key (RSA keys parsed on first use, then shared).
+    pub verifying: VerifyingKey,
 }
 
 impl std::fmt::Debug for Key {
@@ -159,7 +161,7 @@ fn parse_key_inner(jwk: &Value) -> Result<Option<Key>, String> {
         "RSA" => {
             let n = required(jwk, "n")?;
             let e = required(jwk, "e")?;
-            // RFC 7518 §3.3: RSA keys of 2048 bits or more (ring verifies
+            // RFC 7518 §3.3: RSA keys of 2048 bits or more (Tollgate verifies
             // 2048 to 8192); zero bytes in front of `n` do not count.
             let modulus = URL_SAFE_NO_PAD
                 .decode(n)
@@ -229,7 +231,7 @@ fn parse_key_inner(jwk: &Value) -> Result<Option<Key>, String> {
         kid,
         family,
         alg,
-        decoding,
+        verifying: VerifyingKey::new(decoding),
     }))
 }
 

@@ -4,7 +4,8 @@
 //! it owns the key store ([`provider`]: file and remote JWKS providers), the
 //! lookup locations ([`lookup`]), the strict token checks ([`token`]) and a
 //! bounded cache of successful verifications; signatures are verified with
-//! ring ([`crypto`]). [`JwtPlugin`] plugs it into
+//! aws-lc-rs (RSA), ring (ECDSA, HMAC) and ed25519-dalek ([`crypto`]).
+//! [`JwtPlugin`] plugs it into
 //! the router pipeline: verified claims go into the request context (under
 //! [`CLAIMS_CONTEXT_KEY`] and the Apollo-compatible alias) and, when enabled,
 //! to subgraphs in `extensions`. Failures carry a stable reason ([`AuthError`]).
@@ -333,13 +334,13 @@ impl JwtAuthenticator {
             Some(consumers) => consumers.resolve(&parsed.claims)?,
             None => None,
         };
-        let key = match &consumer {
+        let key_id = match &consumer {
             // A consumer's token verifies with its credential's key alone.
             Some(credential) => {
                 if !credential.key.accepts(parsed.alg) {
                     return Err(AuthError::AlgorithmNotAllowed);
                 }
-                token::verify_signature(&parsed, [&credential.key])?.clone()
+                kid_of(token::verify_signature(&parsed, [&credential.key])?)
             }
             None => self.verify(&parsed).await?,
         };
@@ -348,7 +349,7 @@ impl JwtAuthenticator {
         let verified = VerifiedToken {
             claims: claims.clone(),
             source,
-            key_id: key.kid.as_deref().map(Arc::from),
+            key_id,
             algorithm: parsed.alg,
             consumer,
         };
@@ -373,8 +374,8 @@ impl JwtAuthenticator {
     }
 
     /// Finds the candidate keys (refetching remote sets once for an unknown
-    /// `kid`) and verifies the signature.
-    async fn verify(&self, parsed: &token::ParsedToken<'_>) -> Result<jwks::Key, AuthError> {
+    /// `kid`) and verifies the signature; gives the verifying key's `kid`.
+    async fn verify(&self, parsed: &token::ParsedToken<'_>) -> Result<Option<Arc<str>>, AuthError> {
         let store = &self.inner.store;
         // The unverified `iss` only picks which keys to try; the signature
         // then proves it.
@@ -414,7 +415,7 @@ impl JwtAuthenticator {
             if usable.is_empty() {
                 return Err(AuthError::AlgorithmNotAllowed);
             }
-            return token::verify_signature(parsed, usable).cloned();
+            return token::verify_signature(parsed, usable).map(kid_of);
         }
         let usable: Vec<&jwks::Key> = sets
             .iter()
@@ -424,7 +425,7 @@ impl JwtAuthenticator {
         if usable.is_empty() {
             return Err(AuthError::UnknownKey);
         }
-        token::verify_signature(parsed, usable).cloned()
+        token::verify_signature(parsed, usable).map(kid_of)
     }
 
     /// Whether a missing token is refused.
@@ -491,6 +492,11 @@ impl JwtAuthenticator {
     pub fn consumers(&self) -> Option<&Arc<consumers::Consumers>> {
         self.inner.consumers.as_ref()
     }
+}
+
+/// The `kid` a verified token reports: its key's.
+fn kid_of(key: &jwks::Key) -> Option<Arc<str>> {
+    key.kid.as_deref().map(Arc::from)
 }
 
 fn record_failure(error: &AuthError) {

@@ -39,7 +39,7 @@ fn rsa_keys() -> &'static (rsa::RsaPrivateKey, rsa::RsaPrivateKey) {
     })
 }
 
-/// A 1024-bit RSA key: RustCrypto signs with it, ring refuses it.
+/// A 1024-bit RSA key: RustCrypto signs with it, Tollgate's verification refuses it.
 pub(crate) fn rsa_1024() -> &'static rsa::RsaPrivateKey {
     static SHORT: OnceLock<rsa::RsaPrivateKey> = OnceLock::new();
     SHORT.get_or_init(|| rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 1024).unwrap())

@@ -1,7 +1,7 @@
 //! The token itself: strict parsing of the compact JWS (exactly three
 //! base64url segments, a JSON-object header and payload), the header checks
 //! (`alg` allowed and never `none`, no `crit`), signature verification with
-//! the candidate keys (with ring, [`crate::crypto`]), and the
+//! the candidate keys ([`crate::crypto`]), and the
 //! registered-claim checks.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,7 +9,6 @@ use base64::Engine as _;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
-use crate::crypto;
 use crate::error::AuthError;
 use crate::jwks::{parse_alg, Key};
 
@@ -107,12 +106,10 @@ pub fn verify_signature<'k>(
     candidates: impl IntoIterator<Item = &'k Key>,
 ) -> Result<&'k Key, AuthError> {
     for key in candidates.into_iter().take(MAX_CANDIDATE_KEYS) {
-        match crypto::verify(
-            token.alg,
-            &key.decoding,
-            token.signing_input.as_bytes(),
-            &token.signature,
-        ) {
+        match key
+            .verifying
+            .verify(token.alg, token.signing_input.as_bytes(), &token.signature)
+        {
             Ok(()) => return Ok(key),
             Err(error) => tracing::trace!(kid = ?key.kid, %error, "key did not verify the token"),
         }

@@ -402,7 +402,9 @@ fn build_index(
                     kid: None,
                     family: KeyFamily::Oct,
                     alg: None,
-                    decoding: jsonwebtoken::DecodingKey::from_secret(&secret),
+                    verifying: crate::crypto::VerifyingKey::new(
+                        jsonwebtoken::DecodingKey::from_secret(&secret),
+                    ),
                 }
             }
             StoredKey::Jwk(text) => parse_public_jwk(text)?,

@@ -1,4 +1,4 @@
-//! ring verification per algorithm, with tokens signed independently by
+//! Verification per algorithm, with tokens signed independently by
 //! jsonwebtoken's RustCrypto signers: valid tokens verify in every key form
 //! jsonwebtoken stores; flipped, foreign, truncated and algorithm-swapped
 //! signatures are refused; short RSA keys and hostile key material give an
@@ -40,15 +40,22 @@ fn signed_for(sub: &str, alg: Algorithm, encoding: &EncodingKey) -> (Vec<u8>, Ve
 fn from_jwk(jwk: &serde_json::Value) -> DecodingKey {
     let set = KeySet::parse(json!({ "keys": [jwk] }).to_string().as_bytes()).unwrap();
     assert_eq!(set.keys.len(), 1, "{jwk}");
-    set.keys[0].decoding.clone()
+    set.keys[0].verifying.decoding().clone()
 }
 
-/// Both ways of checking: the function and the provider's verifier.
+/// Every way of checking: the function, the provider's verifier, and a
+/// [`VerifyingKey`] twice (the first call parses an RSA key, the second
+/// uses the parsed key) — all must agree.
 fn check(alg: Algorithm, key: &DecodingKey, message: &[u8], signature: &[u8]) -> bool {
     let direct = verify(alg, key, message, signature);
     let through_provider = (provider().verifier_factory)(&alg, key)
         .is_ok_and(|v| v.verify(message, &signature.to_vec()).is_ok());
     assert_eq!(direct.is_ok(), through_provider, "{alg:?}: {direct:?}");
+    let prepared = VerifyingKey::new(key.clone());
+    for call in ["first", "second"] {
+        let outcome = prepared.verify(alg, message, signature);
+        assert_eq!(outcome, direct, "{alg:?}, {call} call of a prepared key");
+    }
     direct.is_ok()
 }
 
@@ -247,7 +254,7 @@ fn rsa_keys_under_2048_bits_are_refused() {
         DecodingKey::from_rsa_der(public.to_pkcs1_der().unwrap().as_bytes()),
     ];
     for alg in [Algorithm::RS256, Algorithm::PS256] {
-        // RustCrypto signs with it; ring will not verify with it.
+        // RustCrypto signs with it; Tollgate will not verify with it.
         let (message, signature) = signed(alg, &encoding);
         for key in &keys {
             assert_eq!(
@@ -267,7 +274,7 @@ fn rsa_keys_under_2048_bits_are_refused() {
         let set = KeySet::parse(json!({ "keys": [jwk] }).to_string().as_bytes()).unwrap();
         assert!(set.keys.is_empty(), "{} bytes", n.len());
     }
-    // Nor a modulus over ring's 8192 bits.
+    // Nor a modulus over 8192 bits.
     let jwk = json!({"kty": "RSA", "n": b64(&[0xff; 1025]), "e": b64(&e)});
     let set = KeySet::parse(json!({ "keys": [jwk] }).to_string().as_bytes()).unwrap();
     assert!(set.keys.is_empty());
