@@ -25,9 +25,25 @@ Public workload (graphql-hive/graphql-gateways-benchmark, not vendored: GGB_DIR)
 once through a Rhai script) straight at the subgraphs: their throughput is
 the ceiling, and the single-fetch replay is the direct-call latency baseline.
 
+Paired comparisons (after the rounds; the JWT goals are judged on them):
+Tollgate with each variant running side by side, one process per variant on
+ports BENCH_ROUTER_PORT+1.., measured in short bursts that alternate between
+the variants (BENCH_PAIRS bursts each), so that the shared machine's drift,
+which moves 10 s runs by 10% and more, hits every variant alike; each
+figure is the median of the per-burst ratios or differences, with a 95%
+confidence interval.
+  jwt_cached_deep    w1 / w3, throughput
+  jwt_cached_single  w2 / w6, throughput
+  jwt_miss_single    w6 / w7 / w8 (w6 with the verification cache off: one full
+                     verification per request), router CPU per request at a
+                     fixed offered rate (think time BENCH_PAIR_DELAY_MS per
+                     connection), each w7 burst with a fresh slice of tokens
+
 Environment (all optional):
   BENCH_DURATION=10s BENCH_WARMUP=3s BENCH_ROUNDS=3 BENCH_CONCURRENCY="16 64"
-  BENCH_WORKLOADS="w1_deep ggb_dedupe_on ..."   subset to run (default: all)
+  BENCH_PAIRS=24 BENCH_PAIR_DURATION=3s BENCH_PAIR_DELAY_MS=6   (BENCH_PAIRS=0: no pairs)
+  BENCH_WORKLOADS="w1_deep ggb_dedupe_on jwt_miss_single ..."   subset to run
+                          (default: all; a pair runs when named or all its variants are)
   BENCH_OUT=docs/benchmarks.md  BENCH_SVG=docs/benchmarks.svg  BENCH_JSON=docs/benchmarks.json
   PEERS_DIR=/work/peers   HIVE_ROUTER_BIN=$PEERS_DIR/hive/bin/hive_router
                           APOLLO_ROUTER_BIN=$PEERS_DIR/apollo/bin/router
@@ -35,7 +51,8 @@ Environment (all optional):
   BENCH_SKIP_BUILD=1      use the existing target/release binaries
   BENCH_TOKEN_POOL        distinct tokens for w4 and w7 (default: sized from w3's and w6's rates)
   BENCH_ROUTER_PORT=4000 BENCH_DEMO_PORT=4100 BENCH_GGB_PORT=4200 BENCH_APOLLO_HEALTH_PORT=4301
-Options: --quick (3 s runs, 1 round, c=16, results to target/bench/), --list.
+Options: --quick (3 s runs, 1 round, c=16, 2 pairs of 2 s bursts, results to
+target/bench/), --list.
 """
 
 from __future__ import annotations
@@ -117,6 +134,19 @@ class Proc:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
+    def cpu_ns(self) -> int:
+        """Time on CPU of all the process's threads in nanoseconds (the
+        scheduler's own clock, /proc/PID/task/*/schedstat): precise enough
+        for bursts of a few seconds, where clock ticks are not. Threads that
+        ended are missed, so only for processes with a fixed thread pool."""
+        total = 0
+        for stat in Path(f"/proc/{self.pid}/task").glob("*/schedstat"):
+            try:
+                total += int(stat.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        return total
+
     def status_kib(self, key: str) -> int:
         with open(f"/proc/{self.pid}/status") as f:
             for line in f:
@@ -184,7 +214,9 @@ class Load:
     body_file: Path | None = None
     token: str = ""
     tokens_file: Path | None = None
+    tokens_offset: int = 0
     replay_file: Path | None = None
+    delay_ms: float = 0.0
 
 
 def wrk(load: Load, connections: int, duration: float) -> dict:
@@ -192,6 +224,8 @@ def wrk(load: Load, connections: int, duration: float) -> dict:
     script = BENCH / "wrk.lua"
     env["BENCH_TOKEN"] = load.token
     env["BENCH_TOKENS_FILE"] = str(load.tokens_file or "")
+    env["BENCH_TOKENS_OFFSET"] = str(load.tokens_offset)
+    env["BENCH_DELAY_MS"] = str(load.delay_ms) if load.delay_ms else ""
     if load.replay_file is not None:
         script = BENCH / "replay.lua"
         env["BENCH_REPLAY_FILE"] = str(load.replay_file)
@@ -229,11 +263,13 @@ class Workload:
     body: bytes
     routers: tuple[str, ...]
     jwt: str = ""               # "", "cached" or "distinct"
+    jwt_cache: bool = True      # Tollgate's verification cache (off: verify every request)
     rhai: bool = False
     dedupe: bool = True
     replay: bool = False        # add a direct (subgraphs only) row
     family: str = ""            # workloads of one family must answer the same data
     cached_twin: str = ""       # for jwt="distinct": the same workload with one token
+    pairs_only: bool = False    # measured in the paired comparisons only
 
 
 class Router:
@@ -263,10 +299,11 @@ class Tollgate(Router):
     def supports(self, workload: Workload) -> bool:
         return True
 
-    def config(self, target: Target, workload: Workload, capture: Path | None = None) -> str:
+    def config(self, target: Target, workload: Workload, capture: Path | None = None,
+               port: int = ROUTER_PORT) -> str:
         lines = [
             f"supergraph: {{ path: {json.dumps(str(target.supergraph))} }}",
-            f'http: {{ listen: "127.0.0.1:{ROUTER_PORT}" }}',
+            f'http: {{ listen: "127.0.0.1:{port}" }}',
             "subgraphs:",
         ]
         for name, url in target.subgraph_urls.items():
@@ -285,17 +322,19 @@ class Tollgate(Router):
                 f"  jwks_providers: [{{ source: file, path: {json.dumps(str(REPO / 'dev/dev-jwks.json'))} }}]",
                 "  issuers: [https://idp.local]",
             ]
+            if not workload.jwt_cache:
+                lines.append("  verification_cache: { enabled: false }")
         if workload.rhai:
             lines.append(f"rhai: {{ scripts: {json.dumps(str(REPO / 'examples/rhai'))}, main: main.rhai }}")
         return "\n".join(lines) + "\n"
 
     def start(self, work: Path, target: Target, workload: Workload, tag: str,
-              capture: Path | None = None) -> Proc:
+              capture: Path | None = None, port: int = ROUTER_PORT) -> Proc:
         config = work / f"tollgate-{tag}.yaml"
-        config.write_text(self.config(target, workload, capture))
+        config.write_text(self.config(target, workload, capture, port))
         proc = Proc("tollgate", [str(self.binary), "--config", str(config)],
                     work / f"tollgate-{tag}.log")
-        wait_ready(proc, f"http://127.0.0.1:{ROUTER_PORT}/health")
+        wait_ready(proc, f"http://127.0.0.1:{port}/health")
         return proc
 
 
@@ -377,6 +416,9 @@ class Settings:
     svg: Path
     json_out: Path
     quick: bool
+    pairs: int = 0              # bursts per variant in each paired comparison (0: none)
+    pair_duration: float = 3.0
+    pair_delay_ms: float = 4.0  # think time of the fixed-rate pairs
 
 
 @dataclass
@@ -397,6 +439,35 @@ class Run:
 
 
 @dataclass
+class Pair:
+    """A paired comparison: Tollgate with each variant running side by side
+    (one process each, on its own port), measured in short bursts that
+    alternate between the variants, so that the machine's drift hits every
+    variant alike. `rate`: each connection waits a random think time
+    between requests (a fixed offered rate, the same for every variant), so
+    CPU per request compares at the same load; otherwise as fast as the
+    router answers (throughput)."""
+    name: str
+    title: str
+    variants: tuple[str, ...]   # workload names; the first is the baseline
+    rate: bool = False
+    connections: int = 16
+
+
+@dataclass
+class PairRun:
+    """One burst of a paired comparison."""
+    pair: str
+    index: int
+    variant: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    cpu_us: float               # router CPU per request (µs)
+
+
+@dataclass
 class Harness:
     settings: Settings
     work: Path
@@ -406,6 +477,8 @@ class Harness:
     targets: dict[str, Target] = field(default_factory=dict)
     workloads: list[Workload] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
+    pair_specs: list[Pair] = field(default_factory=list)
+    pair_runs: list[PairRun] = field(default_factory=list)
     reference_data: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     replays: dict[str, tuple[Path, int]] = field(default_factory=dict)
@@ -606,12 +679,122 @@ class Harness:
         log(f"token pools now {self.token_pool_size} + {self.warm_pool_size} distinct RS256 tokens "
             f"(minted in {time.monotonic() - started:.0f}s)")
 
+    # ---- paired comparisons
+
+    def pair_load(self, workload: Workload, port: int, spec: Pair) -> Load:
+        load = Load(url=f"http://127.0.0.1:{port}/graphql",
+                    body_file=self.work / f"{workload.name}.json",
+                    token=self.token if workload.jwt else "",
+                    delay_ms=self.settings.pair_delay_ms if spec.rate else 0.0)
+        if workload.jwt == "distinct":
+            load.token = ""
+            load.tokens_file = self.token_pool
+        return load
+
+    def run_pair(self, spec: Pair) -> None:
+        """Starts one router per variant, then `pairs` rounds of one burst
+        per variant (order reversed every other round). A cache-miss
+        variant takes a fresh slice of the token pool for every burst, so
+        its router never sees a token twice."""
+        by_name = {w.name: w for w in self.workloads}
+        variants = [by_name[v] for v in spec.variants]
+        target = self.targets[variants[0].target]
+        s = self.settings
+        distinct = any(w.jwt == "distinct" for w in variants)
+        if distinct:
+            # A fixed-rate burst runs at about connections / delay; a
+            # saturated one at most at the twin's fastest rate.
+            rate = spec.connections / (s.pair_delay_ms / 1000) if spec.rate else 20_000
+            wanted = int(rate * s.pair_duration * 1.3 + spec.connections) * s.pairs + 256
+            if wanted > self.token_pool_size:
+                self.top_up_run_pool(wanted)
+        procs: dict[str, Proc] = {}
+        offset = 0
+        try:
+            for i, workload in enumerate(variants):
+                port = ROUTER_PORT + 1 + i
+                procs[workload.name] = self.tollgate.start(
+                    self.work, target, workload, f"pair-{spec.name}-{workload.name}", port=port)
+                load = self.pair_load(workload, port, spec)
+                self.check_answer("tollgate", workload, Load(url=load.url, token=self.token if workload.jwt else ""))
+                warm = load
+                if workload.jwt == "distinct":
+                    warm = Load(url=load.url, body_file=load.body_file, tokens_file=self.warm_pool,
+                                delay_ms=load.delay_ms)
+                wrk(warm, spec.connections, min(2.0, s.warmup))
+            for index in range(s.pairs):
+                order = variants if index % 2 == 0 else variants[::-1]
+                for workload in order:
+                    proc = procs[workload.name]
+                    port = ROUTER_PORT + 1 + variants.index(workload)
+                    load = self.pair_load(workload, port, spec)
+                    if workload.jwt == "distinct":
+                        load.tokens_offset = offset
+                    cpu0 = proc.cpu_ns()
+                    result = wrk(load, spec.connections, s.pair_duration)
+                    cpu1 = proc.cpu_ns()
+                    if result["errors"] > 0:
+                        raise RuntimeError(f"{workload.name}: {int(result['errors'])} failed requests")
+                    if not proc.alive():
+                        raise RuntimeError(f"{workload.name}: the router exited")
+                    requests = int(result["requests"])
+                    if workload.jwt == "distinct":
+                        offset += requests + spec.connections
+                    self.pair_runs.append(PairRun(
+                        spec.name, index, workload.name, result["rps"], result["p50_ms"],
+                        result["p99_ms"], requests, (cpu1 - cpu0) / 1000 / max(1, requests)))
+            if distinct and offset > self.token_pool_size:
+                self.notes.append(f"pair {spec.name}: {offset} tokens used but the pool holds "
+                                  f"{self.token_pool_size}: some were sent twice")
+        finally:
+            for proc in procs.values():
+                proc.stop()
+        summary = []
+        for workload in variants:
+            mine = [r for r in self.pair_runs if r.pair == spec.name and r.variant == workload.name]
+            summary.append(f"{workload.name} {statistics.median(r.rps for r in mine):.0f} req/s "
+                           f"{statistics.median(r.cpu_us for r in mine):.1f} µs")
+        log(f"  pair {spec.name}: " + "; ".join(summary))
+
+    def top_up_run_pool(self, size: int) -> None:
+        """Grows the run pool of distinct tokens to `size` (the paired
+        routers are fresh processes: tokens the rounds used are new to them)."""
+        config = self.work / "token.yaml"
+        have = self.token_pool_size
+        started = time.monotonic()
+        with open(self.work / "tokens-run.txt", "a") as out:
+            subprocess.run(
+                [str(self.tollgate.binary), "dev-token", "--config", str(config),
+                 "--ttl-secs", "7200", "--sub", f"run-{have}", "--count", str(size - have)],
+                stdout=out, timeout=1800, cwd=REPO, check=True)
+        self.token_pool = self.work / "tokens-run.txt"
+        self.token_pool_size = size
+        log(f"token run pool now {size} (minted in {time.monotonic() - started:.0f}s)")
+
+    def run_pairs(self) -> None:
+        for spec in self.pair_specs:
+            if not self.pair_wanted(spec):
+                continue
+            log(f"paired comparison {spec.name}: {' / '.join(spec.variants)}, "
+                f"{self.settings.pairs} bursts of {self.settings.pair_duration:.0f} s each"
+                + (f", think time {self.settings.pair_delay_ms:.0f} ms" if spec.rate else ""))
+            try:
+                if any(by.jwt == "distinct" for by in self.workloads if by.name in spec.variants):
+                    if self.token_pool is None:
+                        self.ensure_token_pools(next(w for w in self.workloads
+                                                     if w.name in spec.variants and w.jwt == "distinct"))
+                self.run_pair(spec)
+            except (RuntimeError, OSError, subprocess.SubprocessError, StopIteration) as error:
+                self.notes.append(f"pair {spec.name}: {error}".splitlines()[0])
+                log(f"FAILED pair {spec.name}: {error}")
+
     # ---- the whole thing
 
     def run(self) -> None:
-        selected = [w for w in self.workloads
-                    if self.settings.workloads is None or w.name in self.settings.workloads]
-        if any(w.jwt for w in selected):
+        selected = [w for w in self.workloads if not w.pairs_only and (
+            self.settings.workloads is None or w.name in self.settings.workloads)]
+        if self.settings.pairs and any(self.pair_wanted(p) for p in self.pair_specs) or any(
+                w.jwt for w in selected):
             self.make_tokens()
         for workload in selected:
             if workload.replay:
@@ -644,6 +827,12 @@ class Harness:
                         except (RuntimeError, OSError, subprocess.SubprocessError) as error:
                             self.notes.append(f"{workload.name} direct c={connections}: {error}")
                             log(f"FAILED direct {workload.name}: {error}")
+        if self.settings.pairs:
+            self.run_pairs()
+
+    def pair_wanted(self, spec: Pair) -> bool:
+        selected = self.settings.workloads
+        return selected is None or spec.name in selected or all(v in selected for v in spec.variants)
 
 
 def load_average() -> str:
@@ -756,6 +945,9 @@ def main() -> None:
         svg=REPO / env("BENCH_SVG", "target/bench/benchmarks.svg" if quick else "docs/benchmarks.svg"),
         json_out=REPO / env("BENCH_JSON", "target/bench/benchmarks.json" if quick else "docs/benchmarks.json"),
         quick=quick,
+        pairs=int(env("BENCH_PAIRS", "2" if quick else "24")),
+        pair_duration=seconds(env("BENCH_PAIR_DURATION", "2s" if quick else "3s")),
+        pair_delay_ms=float(env("BENCH_PAIR_DELAY_MS", "6")),
     )
     deep, single = graphql_body(BENCH / "queries/deep.graphql"), graphql_body(BENCH / "queries/single.graphql")
     demo_workloads = [
@@ -780,17 +972,34 @@ def main() -> None:
         Workload("w7_single_jwt_miss", "7: = 2 with a distinct RS256 token per request", "demo",
                  single, (), jwt="distinct", dedupe=False, family="single",
                  cached_twin="w6_single_jwt"),
+        # The reference of the cache-miss pair: one full verification on every
+        # request, measured in the same conditions as the miss.
+        Workload("w8_single_jwt_nocache", "8: = 6 with the verification cache off", "demo",
+                 single, (), jwt="cached", jwt_cache=False, dedupe=False, family="single",
+                 pairs_only=True),
+    ]
+    pair_specs = [
+        Pair("jwt_cached_deep", "JWT on (cached) against off, deep query, throughput",
+             ("w1_deep", "w3_deep_jwt")),
+        Pair("jwt_cached_single", "JWT on (cached) against off, single query, throughput",
+             ("w2_single", "w6_single_jwt")),
+        Pair("jwt_miss_single", "cache miss and full verification against a hit, "
+             "single query, CPU per request at a fixed rate",
+             ("w6_single_jwt", "w7_single_jwt_miss", "w8_single_jwt_nocache"), rate=True),
     ]
     if args.list:
         for w in demo_workloads:
-            print(f"{w.name:18} {w.title}")
+            print(f"{w.name:18} {w.title}{' (paired comparisons only)' if w.pairs_only else ''}")
+        for p in pair_specs:
+            print(f"{p.name:18} paired: {p.title} ({' / '.join(p.variants)})")
         print(f"{'ggb_dedupe_on':18} public gateways benchmark, deduplication on")
         print(f"{'ggb_dedupe_off':18} public gateways benchmark, deduplication off")
         return
     if shutil.which("wrk") is None:
         log("wrk not found; installing it from Debian's packages")
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, timeout=600)
-    for port in (ROUTER_PORT, DEMO_PORT, GGB_PORT, APOLLO_HEALTH_PORT):
+    pair_ports = [ROUTER_PORT + 1 + i for i in range(max(len(p.variants) for p in pair_specs))]
+    for port in (ROUTER_PORT, DEMO_PORT, GGB_PORT, APOLLO_HEALTH_PORT, *pair_ports):
         if port_in_use(port):
             die(f"port {port} is already in use (a leftover router or subgraph?); stop it first")
 
@@ -801,6 +1010,7 @@ def main() -> None:
     peers, skipped = find_peers()
     harness = Harness(settings, work, Tollgate(tollgate_bin), peers, skipped)
     harness.workloads = list(demo_workloads)
+    harness.pair_specs = pair_specs
     procs: list[Proc] = []
     started = datetime.datetime.now(datetime.timezone.utc)
     try:
@@ -834,7 +1044,8 @@ def main() -> None:
                 ]
         for workload in harness.workloads:
             (work / f"{workload.name}.json").write_bytes(workload.body)
-        if wanted is None or any(w.jwt == "distinct" and w.name in wanted for w in demo_workloads):
+        if wanted is None or any(w.jwt == "distinct" and w.name in wanted for w in demo_workloads) \
+                or "jwt_miss_single" in wanted:
             harness.rs256_verify_us = rs256_verify_us()
         try:
             harness.run()

@@ -4,6 +4,12 @@
 --   BENCH_TOKENS_FILE  optional file of tokens, one per line: each request takes the
 --                      next one (the harness makes the pool larger than the run so
 --                      that no token is sent twice)
+--   BENCH_TOKENS_OFFSET  optional: start after this many tokens of the file (the
+--                      paired runs give each burst a fresh slice of one pool)
+--   BENCH_DELAY_MS     optional mean think time per connection between a response
+--                      and the next request (uniform 0..2x, whole milliseconds):
+--                      an offered rate of about connections / delay instead of
+--                      as fast as the router answers
 -- done() prints one RESULT line the harness parses.
 local function read_file(path)
   local file = assert(io.open(path, "rb"), "cannot open " .. path)
@@ -28,13 +34,21 @@ if tokens_file ~= nil and tokens_file ~= "" then
     if line ~= "" then tokens[#tokens + 1] = line end
   end
   assert(#tokens > 0, "no tokens in " .. tokens_file)
-  local next_token = 0
+  local next_token = tonumber(os.getenv("BENCH_TOKENS_OFFSET") or "") or 0
   request = function()
     next_token = next_token % #tokens + 1
     return wrk.format("POST", nil, {
       ["Content-Type"] = "application/json",
       ["Authorization"] = "Bearer " .. tokens[next_token],
     }, body)
+  end
+end
+
+local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if delay_ms ~= nil and delay_ms > 0 then
+  math.randomseed(os.time())
+  delay = function()
+    return math.random(0, 2 * delay_ms)
   end
 end
 
