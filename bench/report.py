@@ -384,10 +384,12 @@ def write(harness, started, finished, load_before: str, load_after: str) -> None
     versions = {harness.tollgate.name: harness.tollgate.version}
     versions.update({p.name: p.version for p in harness.peers})
     provisional = os.environ.get("BENCH_PROVISIONAL", "")
-    if not provisional and max(float(x) for x in load_before.split() + load_after.split()) > 1.0:
-        provisional = ("Other work was running on this machine during the measurement "
-                       f"(load average {load_before} before, {load_after} after), so the "
-                       "numbers are noisy; rerun on a quiet machine.")
+    # The load average after a run is the benchmark's own; the one-minute
+    # figure before it says whether something else was running.
+    if not provisional and float(load_before.split()[0]) > 1.0:
+        provisional = ("Other work was running on this machine when the measurement "
+                       f"started (load average {load_before}), so the numbers are noisy; "
+                       "rerun on a quiet machine.")
     data = {
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
