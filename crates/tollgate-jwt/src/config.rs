@@ -131,7 +131,8 @@ pub enum LookupLocation {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerificationCacheConfig {
-    /// Cache verified tokens (keyed by a SHA-256 of the token; never past `exp` or a key change).
+    /// Cache verified tokens (keyed by a SHA-256 of the token; from a token's
+    /// second verification on; never past `exp` or a key change).
     #[serde(default = "default_true")]
     pub enabled: bool,
     /// Most tokens kept.

@@ -3,13 +3,15 @@
 //! [`JwtAuthenticator`] is built once from the `jwt:` config ([`config`]):
 //! it owns the key store ([`provider`]: file and remote JWKS providers), the
 //! lookup locations ([`lookup`]), the strict token checks ([`token`]) and a
-//! bounded cache of successful verifications; signatures are verified with
+//! bounded cache of successful verifications (a token is cached from its
+//! second verification on, [`admission`]); signatures are verified with
 //! aws-lc-rs (RSA), ring (ECDSA, HMAC) and ed25519-dalek ([`crypto`]).
 //! [`JwtPlugin`] plugs it into
 //! the router pipeline: verified claims go into the request context (under
 //! [`CLAIMS_CONTEXT_KEY`] and the Apollo-compatible alias) and, when enabled,
 //! to subgraphs in `extensions`. Failures carry a stable reason ([`AuthError`]).
 
+mod admission;
 pub mod config;
 pub mod consumers;
 pub mod crypto;
@@ -85,6 +87,8 @@ struct Inner {
     require_authentication: bool,
     forward: Option<(String, Option<Vec<String>>)>,
     cache: Option<VerificationCache>,
+    /// Admission to `cache` ([`admission`]).
+    doorkeeper: admission::Doorkeeper,
     consumers: Option<Arc<consumers::Consumers>>,
 }
 
@@ -219,6 +223,11 @@ impl JwtAuthenticator {
             .verification_cache
             .enabled
             .then(|| VerificationCache::new(config.verification_cache.max_entries.max(1)));
+        let doorkeeper = admission::Doorkeeper::new(if cache.is_some() {
+            config.verification_cache.max_entries
+        } else {
+            0
+        });
         let forward = &config.forward_claims_to_upstream_extensions;
         let inner = Inner {
             store,
@@ -236,6 +245,7 @@ impl JwtAuthenticator {
                 .enabled
                 .then(|| (forward.field_name.clone(), forward.include_claims.clone())),
             cache,
+            doorkeeper,
             consumers,
         };
         Ok(Self {
@@ -353,7 +363,11 @@ impl JwtAuthenticator {
             algorithm: parsed.alg,
             consumer,
         };
-        if let (Some(cache), Some(key)) = (&inner.cache, cache_key) {
+        // Cached from the token's second verification on ([`admission`]).
+        let admitted = cache_key
+            .as_ref()
+            .is_some_and(|key| inner.doorkeeper.admit(key));
+        if let (Some(cache), Some(key), true) = (&inner.cache, cache_key, admitted) {
             let valid_until = match exp {
                 Some(exp) => exp.saturating_add(inner.rules.leeway),
                 None => now + NO_EXP_CACHE_SECS,

@@ -29,7 +29,7 @@ fn b64(bytes: &[u8]) -> String {
 
 static RSA: OnceLock<(rsa::RsaPrivateKey, rsa::RsaPrivateKey)> = OnceLock::new();
 
-fn rsa_keys() -> &'static (rsa::RsaPrivateKey, rsa::RsaPrivateKey) {
+pub(crate) fn rsa_keys() -> &'static (rsa::RsaPrivateKey, rsa::RsaPrivateKey) {
     RSA.get_or_init(|| {
         let mut rng = rand::thread_rng();
         (
@@ -560,6 +560,11 @@ async fn cache_hits_skip_verification_and_rotation_invalidates() {
     let first = ed_key("k1");
     let (auth, setup) = file_auth(&[&first], "").await;
     let token = sign(&first, Some("k1"), &claims());
+    let cache = auth.inner.cache.as_ref().unwrap();
+    assert_eq!(reason(&auth, &bearer(&token)).await, "VERIFIED");
+    assert_eq!(cache.len(), 0, "a first verification is not cached");
+    assert_eq!(reason(&auth, &bearer(&token)).await, "VERIFIED");
+    assert_eq!(cache.len(), 1, "the second one is");
     assert_eq!(reason(&auth, &bearer(&token)).await, "VERIFIED");
     let generation = auth.inner.store.generation();
     // Rotate the file to a different key: the cached verification must not survive.
@@ -693,7 +698,10 @@ async fn cache_entries_never_outlive_exp() {
     let key = ed_key("k");
     let (auth, _setup) = file_auth(&[&key], "leeway: 0s").await;
     let token = sign(&key, Some("k"), &json!({"sub": "x", "exp": now() + 1}));
-    assert_eq!(reason(&auth, &bearer(&token)).await, "VERIFIED");
+    for _ in 0..2 {
+        assert_eq!(reason(&auth, &bearer(&token)).await, "VERIFIED");
+    }
+    assert_eq!(auth.inner.cache.as_ref().unwrap().len(), 1);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(reason(&auth, &bearer(&token)).await, "TOKEN_EXPIRED");
 }

@@ -28,7 +28,7 @@ fn decode(token: &str, key: &DecodingKey, alg: Algorithm) -> jsonwebtoken::error
 }
 
 #[test]
-fn installed_first_jsonwebtoken_verifies_with_ring() {
+fn installed_first_jsonwebtoken_verifies_with_tollgates_checks() {
     assert_eq!(install(), ProcessProvider::Tollgate);
     assert_eq!(install(), ProcessProvider::Tollgate, "idempotent");
 

@@ -281,6 +281,28 @@ fn rsa_keys_under_2048_bits_are_refused() {
 }
 
 #[test]
+fn pss_signatures_need_a_salt_as_long_as_the_hash() {
+    // RFC 7518 §3.5: PS256's salt is 32 bytes. A signature made by the
+    // key's owner with another salt length is still refused.
+    use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
+    let signer = rsa_key("k", Algorithm::PS256, false);
+    let key = from_jwk(&signer.jwk);
+    let private = &crate::tests::rsa_keys().0;
+    let message = b"eyJhbGciOiJQUzI1NiJ9.eyJzdWIiOiIxIn0";
+    let mut rng = rand::thread_rng();
+    for (salt, accepted) in [(32, true), (0, false), (20, false), (64, false)] {
+        let signing =
+            rsa::pss::SigningKey::<sha2::Sha256>::new_with_salt_len(private.clone(), salt);
+        let signature = signing.sign_with_rng(&mut rng, message).to_vec();
+        assert_eq!(
+            check(Algorithm::PS256, &key, message, &signature),
+            accepted,
+            "salt of {salt} bytes"
+        );
+    }
+}
+
+#[test]
 fn a_zero_padded_modulus_of_2048_bits_still_verifies() {
     let signer = rsa_key("k", Algorithm::RS256, false);
     let n = URL_SAFE_NO_PAD
