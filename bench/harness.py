@@ -32,7 +32,7 @@ the variants (BENCH_PAIRS bursts each), so that the shared machine's drift,
 which moves 10 s runs by 10% and more, hits every variant alike; each
 figure is the median of the per-burst ratios or differences, with a 95%
 confidence interval.
-  jwt_cached_deep    w1 / w3, throughput
+  jwt_cached_deep    w1 / w3, throughput (c=16; jwt_cached_deep_c64 at c=64)
   jwt_cached_single  w2 / w6, throughput
   jwt_miss_single    w6 / w7 / w8 (w6 with the verification cache off: one full
                      verification per request), router CPU per request at a
@@ -979,12 +979,14 @@ def main() -> None:
                  pairs_only=True),
     ]
     pair_specs = [
-        Pair("jwt_cached_deep", "JWT on (cached) against off, deep query, throughput",
+        Pair("jwt_cached_deep", "JWT on (cached) against off, deep query, throughput, c=16",
              ("w1_deep", "w3_deep_jwt")),
-        Pair("jwt_cached_single", "JWT on (cached) against off, single query, throughput",
+        Pair("jwt_cached_deep_c64", "JWT on (cached) against off, deep query, throughput, c=64",
+             ("w1_deep", "w3_deep_jwt"), connections=64),
+        Pair("jwt_cached_single", "JWT on (cached) against off, single query, throughput, c=16",
              ("w2_single", "w6_single_jwt")),
         Pair("jwt_miss_single", "cache miss and full verification against a hit, "
-             "single query, CPU per request at a fixed rate",
+             "single query, CPU per request at a fixed rate, c=16",
              ("w6_single_jwt", "w7_single_jwt_miss", "w8_single_jwt_nocache"), rate=True),
     ]
     if args.list:
