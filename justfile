@@ -35,11 +35,12 @@ compose:
     cd schemas && npm ci && node compose.mjs
 
 # Tollgate against Hive Router (and Apollo Router where installed) on the demo and the public
-# gateways benchmark; writes docs/benchmarks.md and .svg (about 25 min; see docs/benchmarks.md).
+# gateways benchmark, then the paired JWT comparisons; writes docs/benchmarks.md and .svg
+# (about 40 min; see docs/benchmarks.md).
 bench:
     python3 bench/harness.py
 
-# The same harness with 3 s runs, one round, 16 connections; results in target/bench/.
+# The same harness with 3 s runs, one round, 16 connections, two short pairs; results in target/bench/.
 bench-quick:
     python3 bench/harness.py --quick
 
