@@ -7,9 +7,9 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::Value;
 
 use crate::crypto::VerifyingKey;
-use serde_json::Value;
 
 /// A key's type, which fixes the algorithms it may verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

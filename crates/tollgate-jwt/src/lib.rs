@@ -4,14 +4,14 @@
 //! it owns the key store ([`provider`]: file and remote JWKS providers), the
 //! lookup locations ([`lookup`]), the strict token checks ([`token`]) and a
 //! bounded cache of successful verifications (a token is cached from its
-//! second verification on, [`admission`]); signatures are verified with
+//! second verification on, [`cache`]); signatures are verified with
 //! aws-lc-rs (RSA), ring (ECDSA, HMAC) and ed25519-dalek ([`crypto`]).
 //! [`JwtPlugin`] plugs it into
 //! the router pipeline: verified claims go into the request context (under
 //! [`CLAIMS_CONTEXT_KEY`] and the Apollo-compatible alias) and, when enabled,
 //! to subgraphs in `extensions`. Failures carry a stable reason ([`AuthError`]).
 
-mod admission;
+mod cache;
 pub mod config;
 pub mod consumers;
 pub mod crypto;
@@ -74,9 +74,8 @@ struct CachedVerification {
     consumer: Option<Arc<consumers::Credential>>,
 }
 
-/// Successful verifications keyed by a SHA-256 of the token (the token
-/// itself is never kept).
-type VerificationCache = quick_cache::sync::Cache<[u8; 32], CachedVerification>;
+/// Successful verifications ([`cache`]).
+type VerificationCache = cache::VerificationCache<CachedVerification>;
 
 struct Inner {
     store: Arc<KeyStore>,
@@ -87,8 +86,6 @@ struct Inner {
     require_authentication: bool,
     forward: Option<(String, Option<Vec<String>>)>,
     cache: Option<VerificationCache>,
-    /// Admission to `cache` ([`admission`]).
-    doorkeeper: admission::Doorkeeper,
     consumers: Option<Arc<consumers::Consumers>>,
 }
 
@@ -222,12 +219,7 @@ impl JwtAuthenticator {
         let cache = config
             .verification_cache
             .enabled
-            .then(|| VerificationCache::new(config.verification_cache.max_entries.max(1)));
-        let doorkeeper = admission::Doorkeeper::new(if cache.is_some() {
-            config.verification_cache.max_entries
-        } else {
-            0
-        });
+            .then(|| VerificationCache::new(config.verification_cache.max_entries));
         let forward = &config.forward_claims_to_upstream_extensions;
         let inner = Inner {
             store,
@@ -245,7 +237,6 @@ impl JwtAuthenticator {
                 .enabled
                 .then(|| (forward.field_name.clone(), forward.include_claims.clone())),
             cache,
-            doorkeeper,
             consumers,
         };
         Ok(Self {
@@ -313,7 +304,7 @@ impl JwtAuthenticator {
             return Err(AuthError::TokenTooLarge);
         }
         let now = unix_now();
-        let cache_key: Option<[u8; 32]> = inner
+        let cache_key: Option<cache::Key> = inner
             .cache
             .as_ref()
             .map(|_| Sha256::digest(raw.as_bytes()).into());
@@ -363,16 +354,12 @@ impl JwtAuthenticator {
             algorithm: parsed.alg,
             consumer,
         };
-        // Cached from the token's second verification on ([`admission`]).
-        let admitted = cache_key
-            .as_ref()
-            .is_some_and(|key| inner.doorkeeper.admit(key));
-        if let (Some(cache), Some(key), true) = (&inner.cache, cache_key, admitted) {
+        if let (Some(cache), Some(key)) = (&inner.cache, cache_key) {
             let valid_until = match exp {
                 Some(exp) => exp.saturating_add(inner.rules.leeway),
                 None => now + NO_EXP_CACHE_SECS,
             };
-            cache.insert(
+            cache.offer(
                 key,
                 CachedVerification {
                     claims,

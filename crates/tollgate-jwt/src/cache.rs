@@ -1,11 +1,12 @@
-//! Admission to the verification cache: a token is cached on its second
-//! successful verification, not its first. When every request carries a new
-//! token (one-off tokens, or a flood of them), each would be inserted, never
-//! hit, and later evicted: allocation, cold memory and eviction work on every
-//! cache miss (6 to 11 µs of router CPU per request under load on the
-//! benchmark machine), and the cache would push out the tokens that are
-//! reused. A token a client sends again verifies once more and is cached
-//! from then on.
+//! The verification cache: successful verifications keyed by a SHA-256 of
+//! the token (the token itself is never kept), bounded, and admitting a
+//! token on its second successful verification, not its first. When every
+//! request carries a new token (one-off tokens, or a flood of them), each
+//! would be inserted, never hit, and later evicted: allocation, cold memory
+//! and eviction work on every cache miss (6 to 11 µs of router CPU per
+//! request under load on the benchmark machine), and the cache would push
+//! out the tokens that are reused. A token a client sends again verifies
+//! once more and is cached from then on.
 //!
 //! The doorkeeper is a fixed table of 64-bit fingerprints (8 bytes a slot,
 //! as many slots as cache entries, rounded up to a power of two), indexed by
@@ -16,15 +17,59 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// A cache key: the SHA-256 of the token.
+pub(crate) type Key = [u8; 32];
+
+/// The bounded cache with its admission rule; see the module docs.
+pub(crate) struct VerificationCache<V> {
+    entries: quick_cache::sync::Cache<Key, V>,
+    doorkeeper: Doorkeeper,
+}
+
+impl<V: Clone> VerificationCache<V> {
+    /// A cache of at most `max_entries` (at least one).
+    pub(crate) fn new(max_entries: usize) -> Self {
+        let max_entries = max_entries.max(1);
+        Self {
+            entries: quick_cache::sync::Cache::new(max_entries),
+            doorkeeper: Doorkeeper::new(max_entries),
+        }
+    }
+
+    /// The entry for `key`, if cached.
+    pub(crate) fn get(&self, key: &Key) -> Option<V> {
+        self.entries.get(key)
+    }
+
+    /// Drops the entry for `key` (stale or revoked).
+    pub(crate) fn remove(&self, key: &Key) {
+        self.entries.remove(key);
+    }
+
+    /// Caches a fresh verification if the doorkeeper admits its key (its
+    /// second verification since the key's slot last changed hands).
+    pub(crate) fn offer(&self, key: Key, value: V) {
+        if self.doorkeeper.admit(&key) {
+            self.entries.insert(key, value);
+        }
+    }
+
+    /// How many entries are cached.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
 /// Remembers recently verified cache keys; see the module docs.
-pub(crate) struct Doorkeeper {
+struct Doorkeeper {
     slots: Box<[AtomicU64]>,
     mask: usize,
 }
 
 impl Doorkeeper {
     /// A table sized for a cache of `entries` (at least 64 slots).
-    pub(crate) fn new(entries: usize) -> Self {
+    fn new(entries: usize) -> Self {
         let size = entries.max(64).next_power_of_two();
         Self {
             slots: (0..size).map(|_| AtomicU64::new(0)).collect(),
@@ -35,7 +80,7 @@ impl Doorkeeper {
     /// Whether `key` (a SHA-256, so uniformly distributed) was seen since
     /// its slot last changed hands: then it is admitted and the slot freed;
     /// otherwise it is remembered and not admitted.
-    pub(crate) fn admit(&self, key: &[u8; 32]) -> bool {
+    fn admit(&self, key: &Key) -> bool {
         let (index, fingerprint) = split(key);
         let slot = &self.slots[index & self.mask];
         if slot.load(Ordering::Relaxed) == fingerprint {
@@ -49,7 +94,7 @@ impl Doorkeeper {
 }
 
 /// The slot index and the fingerprint (never 0, the empty slot) of a key.
-fn split(key: &[u8; 32]) -> (usize, u64) {
+fn split(key: &Key) -> (usize, u64) {
     let mut index = [0u8; 8];
     index.copy_from_slice(&key[..8]);
     let mut fingerprint = [0u8; 8];
@@ -65,7 +110,7 @@ mod tests {
     use super::*;
     use sha2::{Digest, Sha256};
 
-    fn key(token: &str) -> [u8; 32] {
+    fn key(token: &str) -> Key {
         Sha256::digest(token.as_bytes()).into()
     }
 
@@ -80,6 +125,18 @@ mod tests {
         // Admission frees the slot: a third verification (the cache entry
         // was evicted meanwhile) starts over.
         assert!(!doorkeeper.admit(&a));
+    }
+
+    #[test]
+    fn the_cache_keeps_an_offer_from_the_second_on() {
+        let cache = VerificationCache::new(10);
+        let k = key("t");
+        cache.offer(k, 1);
+        assert_eq!(cache.get(&k), None, "first verification not cached");
+        cache.offer(k, 2);
+        assert_eq!(cache.get(&k), Some(2));
+        cache.remove(&k);
+        assert_eq!(cache.len(), 0);
     }
 
     #[test]
