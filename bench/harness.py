@@ -654,7 +654,11 @@ class Harness:
         cache-miss workload and run (each run starts a fresh router, so its
         cache starts empty); the warm-up pool is separate because the warm-up
         runs in the measured router process."""
-        size, warm = self.pool_sizes(workload)
+        self.grow_token_pools(*self.pool_sizes(workload))
+
+    def grow_token_pools(self, size: int, warm: int) -> None:
+        """Mints tokens until the run pool holds at least `size` and the
+        warm-up pool at least `warm`, then checks that all are distinct."""
         if size <= self.token_pool_size and warm <= self.warm_pool_size:
             return
         config = self.work / "token.yaml"
@@ -702,12 +706,14 @@ class Harness:
         s = self.settings
         distinct = any(w.jwt == "distinct" for w in variants)
         if distinct:
-            # A fixed-rate burst runs at about connections / delay; a
-            # saturated one at most at the twin's fastest rate.
+            # A fixed-rate burst runs at about connections / delay, a
+            # saturated one below 20,000 requests per second here. The
+            # paired routers are fresh processes: tokens the rounds used
+            # are new to them, so the pools only need to be large enough.
             rate = spec.connections / (s.pair_delay_ms / 1000) if spec.rate else 20_000
-            wanted = int(rate * s.pair_duration * 1.3 + spec.connections) * s.pairs + 256
-            if wanted > self.token_pool_size:
-                self.top_up_run_pool(wanted)
+            self.grow_token_pools(
+                int(rate * s.pair_duration * 1.3 + spec.connections) * s.pairs + 256,
+                int(rate * min(2.0, s.warmup) * 1.3) + 256)
         procs: dict[str, Proc] = {}
         offset = 0
         try:
@@ -756,21 +762,6 @@ class Harness:
                            f"{statistics.median(r.cpu_us for r in mine):.1f} µs")
         log(f"  pair {spec.name}: " + "; ".join(summary))
 
-    def top_up_run_pool(self, size: int) -> None:
-        """Grows the run pool of distinct tokens to `size` (the paired
-        routers are fresh processes: tokens the rounds used are new to them)."""
-        config = self.work / "token.yaml"
-        have = self.token_pool_size
-        started = time.monotonic()
-        with open(self.work / "tokens-run.txt", "a") as out:
-            subprocess.run(
-                [str(self.tollgate.binary), "dev-token", "--config", str(config),
-                 "--ttl-secs", "7200", "--sub", f"run-{have}", "--count", str(size - have)],
-                stdout=out, timeout=1800, cwd=REPO, check=True)
-        self.token_pool = self.work / "tokens-run.txt"
-        self.token_pool_size = size
-        log(f"token run pool now {size} (minted in {time.monotonic() - started:.0f}s)")
-
     def run_pairs(self) -> None:
         for spec in self.pair_specs:
             if not self.pair_wanted(spec):
@@ -779,12 +770,8 @@ class Harness:
                 f"{self.settings.pairs} bursts of {self.settings.pair_duration:.0f} s each"
                 + (f", think time {self.settings.pair_delay_ms:.0f} ms" if spec.rate else ""))
             try:
-                if any(by.jwt == "distinct" for by in self.workloads if by.name in spec.variants):
-                    if self.token_pool is None:
-                        self.ensure_token_pools(next(w for w in self.workloads
-                                                     if w.name in spec.variants and w.jwt == "distinct"))
                 self.run_pair(spec)
-            except (RuntimeError, OSError, subprocess.SubprocessError, StopIteration) as error:
+            except (RuntimeError, OSError, subprocess.SubprocessError) as error:
                 self.notes.append(f"pair {spec.name}: {error}".splitlines()[0])
                 log(f"FAILED pair {spec.name}: {error}")
 
@@ -793,8 +780,8 @@ class Harness:
     def run(self) -> None:
         selected = [w for w in self.workloads if not w.pairs_only and (
             self.settings.workloads is None or w.name in self.settings.workloads)]
-        if self.settings.pairs and any(self.pair_wanted(p) for p in self.pair_specs) or any(
-                w.jwt for w in selected):
+        pairs_wanted = bool(self.settings.pairs) and any(map(self.pair_wanted, self.pair_specs))
+        if pairs_wanted or any(w.jwt for w in selected):
             self.make_tokens()
         for workload in selected:
             if workload.replay:
