@@ -1,8 +1,9 @@
 //! The end-to-end suite: the real router app (or the real binary) against
 //! the real demo subgraphs over loopback HTTP, one module per area. It is one
 //! test binary so a cold build links the router once, not once per area; run
-//! one area with `cargo test -p tollgate-e2e --test e2e jwt::`. The span
-//! tests (`spans.rs`, `otel.rs`) are binaries of their own.
+//! one area with `cargo test -p tollgate-e2e --test e2e jwt::`. The tests
+//! of process-wide state (the global metrics recorder: `telemetry.rs`;
+//! `tracing`'s callsite cache: `spans.rs`, `otel.rs`) are binaries of their own.
 
 mod authorization;
 mod faults;
@@ -14,5 +15,4 @@ mod limits;
 mod persisted;
 mod reload;
 mod rhai;
-mod telemetry;
 mod web;
