@@ -433,3 +433,30 @@ async fn browsers_get_a_landing_page() {
         .await;
     assert_eq!(response.status, 406, "{}", response.text);
 }
+
+#[tokio::test]
+async fn a_large_response_arrives_whole_with_its_content_length() {
+    // 2,000 products with 60-byte names: ~150 KB of data, which the router
+    // sends as chunks of their own (response.rs, `into_json_chunks`).
+    let products: Vec<Value> = (0..2000)
+        .map(|i| json!({"upc": i.to_string(), "name": format!("{i:0>60}")}))
+        .collect();
+    let fake = tollgate_e2e::fake::FakeSubgraph::start(tollgate_e2e::fake::Behaviour::Json(
+        json!({"data": {"topProducts": products}}),
+    ))
+    .await;
+    let env = TestEnv::start_with_subgraph("products", &fake.url(), &[], "").await;
+    let response = env
+        .post(json!({"query": "{ topProducts(first: 2000) { upc name } }"}))
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    let length: usize = response.headers["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(length, response.text.len());
+    assert!(length > 100_000, "{length}");
+    assert!(response.headers.get("transfer-encoding").is_none());
+    assert_eq!(response.body, json!({"data": {"topProducts": products}}));
+}

@@ -3,14 +3,20 @@
 //! `application/graphql-response+json` and `application/json`, body limits,
 //! and the health endpoint.
 
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 
 use crate::config::{BatchingConfig, HttpConfig};
@@ -238,7 +244,7 @@ async fn respond(
     match pipeline::run(&runtime, parts, request).await {
         Ok(response) => {
             let mut http_response =
-                graphql_response(response.status, media, &response.body, Vec::new());
+                graphql_response(response.status, media, response.body, Vec::new());
             for (name, value) in &response.headers {
                 http_response.headers_mut().append(name, value.clone());
             }
@@ -350,24 +356,29 @@ pub fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
 /// The HTTP response for a request-ending error, in the negotiated media type.
 pub(crate) fn error_response(error: &ClientError, media: MediaType) -> Response {
     let status = error.status(media == MediaType::GraphqlResponseJson);
-    graphql_response(status, media, &error.to_graphql_response(), error.headers())
+    graphql_response(status, media, error.to_graphql_response(), error.headers())
 }
 
 fn graphql_response(
     status: StatusCode,
     media: MediaType,
-    body: &GraphqlResponse,
+    body: GraphqlResponse,
     headers: Vec<(http::HeaderName, HeaderValue)>,
 ) -> Response {
-    observe::graphql_errors(body);
-    let bytes = match body.to_json_bytes() {
-        Ok(bytes) => bytes,
+    observe::graphql_errors(&body);
+    let chunks = match body.into_json_chunks() {
+        Ok(chunks) => chunks,
         Err(error) => {
             tracing::error!(%error, "serializing a response failed");
-            br#"{"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#.to_vec()
+            vec![Bytes::from_static(
+                br#"{"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#,
+            )]
         }
     };
-    let mut response = json_response(status, media.header_value(), bytes);
+    let mut response = (status, Body::new(Chunks(chunks.into()))).into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, media.header_value());
     for (name, value) in headers {
         response.headers_mut().insert(name, value);
     }
@@ -403,6 +414,36 @@ fn batch_response(media: MediaType, responses: &[GraphqlResponse], headers: Head
     response
 }
 
+/// A body of ready chunks with its exact length known: hyper sends it with
+/// a `Content-Length` and writes the chunks as they are, without joining
+/// them into one buffer first.
+struct Chunks(VecDeque<Bytes>);
+
+impl http_body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(
+            self.get_mut()
+                .0
+                .pop_front()
+                .map(|chunk| Ok(Frame::data(chunk))),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.0.iter().map(|chunk| chunk.len() as u64).sum())
+    }
+}
+
 fn json_response(status: StatusCode, content_type: HeaderValue, body: Vec<u8>) -> Response {
     let mut response = (status, body).into_response();
     response.headers_mut().insert(CONTENT_TYPE, content_type);
@@ -412,6 +453,39 @@ fn json_response(status: StatusCode, content_type: HeaderValue, body: Vec<u8>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_large_response_goes_out_in_chunks_of_exact_length() {
+        let data = format!(r#"{{"s":"{}"}}"#, "y".repeat(100_000));
+        let body = GraphqlResponse {
+            serialized_data: Some(data.clone()),
+            extensions: Some(serde_json::Map::from_iter([("k".to_owned(), 1.into())])),
+            ..Default::default()
+        };
+        let expected = body.to_json_bytes().unwrap();
+        let response = graphql_response(StatusCode::OK, MediaType::Json, body, Vec::new());
+        assert_eq!(
+            response.headers()[CONTENT_TYPE],
+            "application/json; charset=utf-8"
+        );
+        let body = response.into_body();
+        assert_eq!(
+            http_body::Body::size_hint(&body).exact(),
+            Some(expected.len() as u64)
+        );
+        let mut frames = 0;
+        let mut collected = Vec::new();
+        let mut body = std::pin::pin!(body);
+        while let Some(frame) = body.frame().await {
+            collected.extend_from_slice(frame.unwrap().data_ref().unwrap());
+            frames += 1;
+        }
+        assert_eq!(frames, 3);
+        assert_eq!(collected, expected);
+        let parsed: serde_json::Value = serde_json::from_slice(&collected).unwrap();
+        assert_eq!(parsed["data"]["s"].as_str().unwrap().len(), 100_000);
+        assert_eq!(parsed["extensions"]["k"], 1);
+    }
 
     fn accept(value: &str) -> Option<MediaType> {
         let mut headers = HeaderMap::new();

@@ -1,8 +1,13 @@
 //! The GraphQL response format: `errors`, `data` and `extensions`, with the
 //! distinction between an absent `data` (request error) and `data: null`.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// Data text at least this long goes out as a chunk of its own instead of
+/// being copied into one buffer with the rest of the response.
+const OWN_CHUNK_BYTES: usize = 16 * 1024;
 
 /// One location in the GraphQL document an error refers to (1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +164,40 @@ impl GraphqlResponse {
         out.push(b'}');
         Ok(out)
     }
+
+    /// The response as JSON bytes in chunks to send one after another: a
+    /// large [`GraphqlResponse::serialized_data`] is its own chunk, moved
+    /// and not copied, between what comes before it (`{`, the errors, the
+    /// `data` key) and what follows it (the extensions, `}`). Concatenated,
+    /// the chunks are [`GraphqlResponse::to_json_bytes`].
+    pub fn into_json_chunks(mut self) -> serde_json::Result<Vec<Bytes>> {
+        let text = match self.serialized_data.take() {
+            Some(text) if text.len() >= OWN_CHUNK_BYTES => text,
+            small => {
+                self.serialized_data = small;
+                return Ok(vec![Bytes::from(self.to_json_bytes()?)]);
+            }
+        };
+        let mut head = Vec::with_capacity(16);
+        head.push(b'{');
+        if !self.errors.is_empty() {
+            head.extend_from_slice(b"\"errors\":");
+            serde_json::to_writer(&mut head, &self.errors)?;
+            head.push(b',');
+        }
+        head.extend_from_slice(b"\"data\":");
+        let mut tail = Vec::with_capacity(1);
+        if let Some(extensions) = &self.extensions {
+            tail.extend_from_slice(b",\"extensions\":");
+            serde_json::to_writer(&mut tail, extensions)?;
+        }
+        tail.push(b'}');
+        Ok(vec![
+            Bytes::from(head),
+            Bytes::from(text),
+            Bytes::from(tail),
+        ])
+    }
 }
 
 #[cfg(test)]
@@ -187,6 +226,34 @@ mod tests {
         );
         let empty = GraphqlResponse::default();
         assert_eq!(empty.to_json_bytes().unwrap(), b"{}");
+    }
+
+    #[test]
+    fn json_chunks_concatenate_to_the_json_bytes() {
+        let large = format!(r#"{{"s":"{}"}}"#, "x".repeat(OWN_CHUNK_BYTES));
+        let small = r#"{"b":1}"#.to_owned();
+        for data in [Some(large.clone()), Some(small), None] {
+            for errors in [vec![], vec![GraphqlError::new("boom", "X")]] {
+                for extensions in [None, Some(Map::from_iter([("k".to_owned(), Value::Null)]))] {
+                    let response = GraphqlResponse {
+                        errors: errors.clone(),
+                        data: data.is_none().then_some(Value::Null),
+                        serialized_data: data.clone(),
+                        extensions,
+                    };
+                    let whole = response.to_json_bytes().unwrap();
+                    let chunks = response.into_json_chunks().unwrap();
+                    assert_eq!(chunks.concat(), whole);
+                    let own_chunk = data.as_deref() == Some(large.as_str());
+                    assert_eq!(chunks.len(), if own_chunk { 3 } else { 1 });
+                    if own_chunk {
+                        assert_eq!(chunks[1], large.as_bytes());
+                    }
+                    let parsed: serde_json::Value = serde_json::from_slice(&whole).unwrap();
+                    assert_eq!(parsed.get("errors").is_some(), !errors.is_empty());
+                }
+            }
+        }
     }
 
     #[test]
