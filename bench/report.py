@@ -142,7 +142,7 @@ def goals(table: dict, data: dict) -> list[tuple[str, str, str]]:
     paired_miss = miss_pair.get("w7_single_jwt_miss")
     full = miss_pair.get("w8_single_jwt_nocache")
     miss_judged_paired = bool(paired_miss and "cpu_diff" in paired_miss)
-    if paired_miss is not None and miss_judged_paired:
+    if miss_judged_paired:
         extra = paired_miss["cpu_diff"][0]
         measured = (f"+{extra:.1f} µs router CPU per request at the same offered rate "
                     f"({interval(paired_miss['cpu_diff'], unit=' µs')}; median of "

@@ -3,7 +3,6 @@
 //! `application/graphql-response+json` and `application/json`, body limits,
 //! and the health endpoint.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -370,12 +369,16 @@ fn graphql_response(
         Ok(chunks) => chunks,
         Err(error) => {
             tracing::error!(%error, "serializing a response failed");
-            vec![Bytes::from_static(
-                br#"{"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#,
-            )]
+            [
+                Bytes::from_static(
+                    br#"{"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#,
+                ),
+                Bytes::new(),
+                Bytes::new(),
+            ]
         }
     };
-    let mut response = (status, Body::new(Chunks(chunks.into()))).into_response();
+    let mut response = (status, Body::new(Chunks(chunks))).into_response();
     response
         .headers_mut()
         .insert(CONTENT_TYPE, media.header_value());
@@ -414,10 +417,10 @@ fn batch_response(media: MediaType, responses: &[GraphqlResponse], headers: Head
     response
 }
 
-/// A body of ready chunks with its exact length known: hyper sends it with
-/// a `Content-Length` and writes the chunks as they are, without joining
-/// them into one buffer first.
-struct Chunks(VecDeque<Bytes>);
+/// A body of ready chunks (empty ones skipped) with its exact length known:
+/// hyper sends it with a `Content-Length` and writes the chunks as they are,
+/// without joining them into one buffer first.
+struct Chunks([Bytes; 3]);
 
 impl http_body::Body for Chunks {
     type Data = Bytes;
@@ -427,16 +430,17 @@ impl http_body::Body for Chunks {
         self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(
-            self.get_mut()
-                .0
-                .pop_front()
-                .map(|chunk| Ok(Frame::data(chunk))),
-        )
+        let next = self
+            .get_mut()
+            .0
+            .iter_mut()
+            .find(|chunk| !chunk.is_empty())
+            .map(std::mem::take);
+        Poll::Ready(next.map(|chunk| Ok(Frame::data(chunk))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.0.is_empty()
+        self.0.iter().all(Bytes::is_empty)
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -485,6 +489,17 @@ mod tests {
         let parsed: serde_json::Value = serde_json::from_slice(&collected).unwrap();
         assert_eq!(parsed["data"]["s"].as_str().unwrap().len(), 100_000);
         assert_eq!(parsed["extensions"]["k"], 1);
+
+        // A small response is one frame; the empty chunks are skipped.
+        let small = GraphqlResponse {
+            serialized_data: Some(r#"{"a":1}"#.to_owned()),
+            ..Default::default()
+        };
+        let response = graphql_response(StatusCode::OK, MediaType::Json, small, Vec::new());
+        let mut body = std::pin::pin!(response.into_body());
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.data_ref().unwrap().as_ref(), br#"{"data":{"a":1}}"#);
+        assert!(body.frame().await.is_none());
     }
 
     fn accept(value: &str) -> Option<MediaType> {

@@ -137,66 +137,69 @@ impl GraphqlResponse {
     pub fn to_json_bytes(&self) -> serde_json::Result<Vec<u8>> {
         let capacity = self.serialized_data.as_ref().map_or(64, |d| d.len() + 64);
         let mut out = Vec::with_capacity(capacity);
-        out.push(b'{');
-        let mut first = true;
-        let mut key = |out: &mut Vec<u8>, name: &[u8]| {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            out.extend_from_slice(name);
-        };
-        if !self.errors.is_empty() {
-            key(&mut out, b"\"errors\":");
-            serde_json::to_writer(&mut out, &self.errors)?;
-        }
+        self.write_head(&mut out)?;
         if let Some(text) = &self.serialized_data {
-            key(&mut out, b"\"data\":");
             out.extend_from_slice(text.as_bytes());
         } else if let Some(data) = &self.data {
-            key(&mut out, b"\"data\":");
             serde_json::to_writer(&mut out, data)?;
         }
-        if let Some(extensions) = &self.extensions {
-            key(&mut out, b"\"extensions\":");
-            serde_json::to_writer(&mut out, extensions)?;
-        }
-        out.push(b'}');
+        self.write_tail(&mut out)?;
         Ok(out)
     }
 
-    /// The response as JSON bytes in chunks to send one after another: a
-    /// large [`GraphqlResponse::serialized_data`] is its own chunk, moved
-    /// and not copied, between what comes before it (`{`, the errors, the
-    /// `data` key) and what follows it (the extensions, `}`). Concatenated,
-    /// the chunks are [`GraphqlResponse::to_json_bytes`].
-    pub fn into_json_chunks(mut self) -> serde_json::Result<Vec<Bytes>> {
-        let text = match self.serialized_data.take() {
-            Some(text) if text.len() >= OWN_CHUNK_BYTES => text,
-            small => {
-                self.serialized_data = small;
-                return Ok(vec![Bytes::from(self.to_json_bytes()?)]);
-            }
-        };
-        let mut head = Vec::with_capacity(16);
-        head.push(b'{');
+    /// The response as JSON bytes in up to three chunks to send one after
+    /// another (empty chunks stand for none): a large
+    /// [`GraphqlResponse::serialized_data`] is the middle one, moved and not
+    /// copied, between what comes before it (`{`, the errors, the `data`
+    /// key) and what follows it (the extensions, `}`); anything else is one
+    /// chunk. Concatenated, the chunks are [`GraphqlResponse::to_json_bytes`].
+    pub fn into_json_chunks(mut self) -> serde_json::Result<[Bytes; 3]> {
+        let large = self
+            .serialized_data
+            .as_ref()
+            .is_some_and(|text| text.len() >= OWN_CHUNK_BYTES);
+        if !large {
+            return Ok([self.to_json_bytes()?.into(), Bytes::new(), Bytes::new()]);
+        }
+        let (mut head, mut tail) = (Vec::with_capacity(16), Vec::with_capacity(1));
+        self.write_head(&mut head)?;
+        self.write_tail(&mut tail)?;
+        let text = self.serialized_data.take().unwrap_or_default();
+        Ok([head.into(), text.into(), tail.into()])
+    }
+
+    /// Whether the response has a `data` key.
+    fn has_data(&self) -> bool {
+        self.serialized_data.is_some() || self.data.is_some()
+    }
+
+    /// Everything before the data's value: `{`, the errors, the `data` key.
+    fn write_head(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.push(b'{');
         if !self.errors.is_empty() {
-            head.extend_from_slice(b"\"errors\":");
-            serde_json::to_writer(&mut head, &self.errors)?;
-            head.push(b',');
+            out.extend_from_slice(b"\"errors\":");
+            serde_json::to_writer(&mut *out, &self.errors)?;
         }
-        head.extend_from_slice(b"\"data\":");
-        let mut tail = Vec::with_capacity(1);
+        if self.has_data() {
+            if !self.errors.is_empty() {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"data\":");
+        }
+        Ok(())
+    }
+
+    /// Everything after the data's value: the extensions and `}`.
+    fn write_tail(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         if let Some(extensions) = &self.extensions {
-            tail.extend_from_slice(b",\"extensions\":");
-            serde_json::to_writer(&mut tail, extensions)?;
+            if self.has_data() || !self.errors.is_empty() {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"extensions\":");
+            serde_json::to_writer(&mut *out, extensions)?;
         }
-        tail.push(b'}');
-        Ok(vec![
-            Bytes::from(head),
-            Bytes::from(text),
-            Bytes::from(tail),
-        ])
+        out.push(b'}');
+        Ok(())
     }
 }
 
@@ -245,7 +248,8 @@ mod tests {
                     let chunks = response.into_json_chunks().unwrap();
                     assert_eq!(chunks.concat(), whole);
                     let own_chunk = data.as_deref() == Some(large.as_str());
-                    assert_eq!(chunks.len(), if own_chunk { 3 } else { 1 });
+                    let used = chunks.iter().filter(|chunk| !chunk.is_empty()).count();
+                    assert_eq!(used, if own_chunk { 3 } else { 1 });
                     if own_chunk {
                         assert_eq!(chunks[1], large.as_bytes());
                     }
