@@ -293,9 +293,16 @@ def markdown(data: dict, svg_name: str) -> str:
                 lines.append(f"| {pair['spec']['title']} | {titles.get(v, v)} | {fmt(e['rps'], 0)} "
                              f"| {fmt(e['p50_ms'])} | {fmt(e['cpu_us'], 1)} | {ratio} | {diff} |")
     goal_rows = goals(table, data)
+    if goal_rows and s.get("quick"):
+        # Short runs on a shared machine move by more than the goals' margins.
+        goal_rows = [(g, m, "not judged (quick run)" if st in ("met", "missed") else st)
+                     for g, m, st in goal_rows]
     if goal_rows:
-        lines += ["", "### Goals (issue 8)", "", "| goal | measured | status |",
-                  "| --- | --- | --- |"]
+        lines += ["", "### Goals (issue 8)", ""]
+        if s.get("quick"):
+            lines += ["A quick run checks that the harness works end to end; the goals are "
+                      "judged on a full run (`just bench`).", ""]
+        lines += ["| goal | measured | status |", "| --- | --- | --- |"]
         lines += [f"| {g} | {m} | {st} |" for g, m, st in goal_rows]
     if data.get("rs256_verify_us"):
         lines += ["", f"CPU time of one full RS256 verification (the `jwt_verify_bench` example, cache off): "
