@@ -697,12 +697,20 @@ async fn build_contacts_no_remote_provider_and_check_remote_reports_each() {
 async fn cache_entries_never_outlive_exp() {
     let key = ed_key("k");
     let (auth, _setup) = file_auth(&[&key], "leeway: 0s").await;
-    let token = sign(&key, Some("k"), &json!({"sub": "x", "exp": now() + 1}));
+    // Two whole seconds of life: with `now() + 1` the clock could tick over
+    // between signing and the first check (it did once, on CI).
+    let exp = now() + 2;
+    let token = sign(&key, Some("k"), &json!({"sub": "x", "exp": exp}));
     for _ in 0..2 {
         assert_eq!(reason(&auth, &bearer(&token)).await, "VERIFIED");
     }
     assert_eq!(auth.inner.cache.as_ref().unwrap().len(), 1);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Sleep until the wall clock is past `exp`, however long signing took.
+    let past_exp = std::time::UNIX_EPOCH + Duration::from_secs(exp + 1);
+    let wait = past_exp
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(50)).await;
     assert_eq!(reason(&auth, &bearer(&token)).await, "TOKEN_EXPIRED");
 }
 
