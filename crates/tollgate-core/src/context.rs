@@ -64,6 +64,12 @@ impl RequestContext {
         self.client_headers.as_deref()
     }
 
+    /// The kept client headers, shared (for hosts that hold them past a
+    /// borrow of the context without copying them).
+    pub fn client_headers_shared(&self) -> Option<&Arc<http::HeaderMap>> {
+        self.client_headers.as_ref()
+    }
+
     /// Keeps the client's request headers for header rules.
     pub fn set_client_headers(&mut self, headers: Arc<http::HeaderMap>) {
         self.client_headers = Some(headers);
@@ -80,13 +86,15 @@ impl RequestContext {
 
     /// The value stored under `key` (or under the key `key` is an alias of).
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries
-            .get(key)
-            .or_else(|| {
-                let (_, target) = self.aliases.iter().find(|(alias, _)| *alias == key)?;
-                self.entries.get(*target)
-            })
-            .map(|v| &**v)
+        self.get_shared(key).map(|v| &**v)
+    }
+
+    /// Like [`RequestContext::get`], the value still shared (no copy).
+    pub fn get_shared(&self, key: &str) -> Option<&Arc<Value>> {
+        self.entries.get(key).or_else(|| {
+            let (_, target) = self.aliases.iter().find(|(alias, _)| *alias == key)?;
+            self.entries.get(*target)
+        })
     }
 
     /// Makes `alias` read the value of `target` without copying it (for
@@ -123,6 +131,11 @@ impl RequestContext {
     /// Every entry, for scripts that enumerate the context.
     pub fn entries(&self) -> impl Iterator<Item = (&String, &Value)> {
         self.entries.iter().map(|(k, v)| (k, &**v))
+    }
+
+    /// Every entry with its value still shared (no copy).
+    pub fn shared_entries(&self) -> impl Iterator<Item = (&String, &Arc<Value>)> {
+        self.entries.iter()
     }
 }
 

@@ -2,6 +2,11 @@
 //! `method`, `uri`, `body` and (at the subgraph stage) `subgraph`. Every
 //! handle shares one [`State`] per hook call, so `request.context[k] = v` and
 //! `request.subgraph.headers[h] = v` change what the router reads back.
+//!
+//! A hook call copies nothing it does not need: the context's values are
+//! converted for the script only when it reads them ([`ScriptContext`]), the
+//! client's headers are shared until a script changes them, and a subgraph
+//! request's body and headers are moved into the state and back.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -13,7 +18,7 @@ use tollgate_core::subgraph::{all_variables, RawJson};
 /// The GraphQL body at the supergraph or subgraph stage.
 #[derive(Debug, Clone)]
 pub(crate) struct BodyState {
-    pub query: String,
+    pub query: Arc<str>,
     pub operation_name: Option<String>,
     pub variables: Map<String, Value>,
     /// A subgraph request's `representations`, kept as the executor wrote
@@ -28,8 +33,8 @@ pub(crate) struct BodyState {
 pub(crate) struct SubgraphState {
     pub name: String,
     pub uri: String,
+    /// The request's headers (moved here for the hook call, and back).
     pub headers: HeaderMap,
-    pub headers_changed: bool,
     pub body: BodyState,
 }
 
@@ -44,16 +49,75 @@ pub(crate) struct ResponseState {
     pub changed: bool,
 }
 
+/// `request.context` during one hook call: the request context's entries,
+/// shared and converted to script values only when read, and what the
+/// script wrote (which reads see from then on).
+#[derive(Debug, Default)]
+pub(crate) struct ScriptContext {
+    entries: Vec<(String, Arc<Value>)>,
+    written: rhai::Map,
+}
+
+impl ScriptContext {
+    /// A context over these entries (each value shared, not copied).
+    pub(crate) fn new(entries: Vec<(String, Arc<Value>)>) -> Self {
+        Self {
+            entries,
+            written: rhai::Map::new(),
+        }
+    }
+
+    fn entry(&self, key: &str) -> Option<&Value> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, value)| &**value)
+    }
+
+    /// The value under `key` as the script sees it.
+    pub(crate) fn get(&self, key: &str) -> Option<Dynamic> {
+        match self.written.get(key) {
+            Some(value) => Some(value.clone()),
+            None => self.entry(key).map(context_value),
+        }
+    }
+
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.written.contains_key(key) || self.entry(key).is_some()
+    }
+
+    /// Stores a script's value under `key`.
+    pub(crate) fn insert(&mut self, key: &str, value: Dynamic) {
+        self.written.insert(key.into(), value);
+    }
+
+    /// What the script wrote under `key`, if it wrote it.
+    pub(crate) fn written(&self, key: &str) -> Option<&Dynamic> {
+        self.written.get(key)
+    }
+
+    /// Every entry as the script sees it (for `to_string`).
+    fn to_map(&self) -> rhai::Map {
+        let mut map: rhai::Map = self
+            .entries
+            .iter()
+            .map(|(key, value)| (key.as_str().into(), context_value(value)))
+            .collect();
+        map.extend(self.written.iter().map(|(k, v)| (k.clone(), v.clone())));
+        map
+    }
+}
+
 /// Everything one hook call may read or change.
 #[derive(Debug)]
 pub(crate) struct State {
     pub stage: &'static str,
-    pub context: rhai::Map,
+    pub context: ScriptContext,
     pub context_writable: bool,
     /// Context keys the script wrote, in order.
     pub dirty: Vec<String>,
-    /// The client's headers (read-only).
-    pub headers: HeaderMap,
+    /// The client's headers (shared until a script changes them).
+    pub headers: Arc<HeaderMap>,
     pub method: String,
     pub uri: Uri,
     pub body: Option<BodyState>,
@@ -167,7 +231,6 @@ impl Context {
         lock(&self.0)
             .context
             .get(key.as_str())
-            .cloned()
             .unwrap_or(Dynamic::UNIT)
     }
 
@@ -180,7 +243,7 @@ impl Context {
                 state.stage
             )));
         }
-        state.context.insert(key.into(), value);
+        state.context.insert(key, value);
         if !state.dirty.iter().any(|k| k == key) {
             state.dirty.push(key.to_owned());
         }
@@ -193,7 +256,7 @@ impl Headers {
         let name = name.as_str();
         let state = lock(&self.0);
         let headers = match self.1 {
-            Side::Client => Some(&state.headers),
+            Side::Client => Some(&*state.headers),
             Side::Subgraph => state.subgraph.as_ref().map(|s| &s.headers),
             Side::Response => state.response.as_ref().map(|r| &r.headers),
         };
@@ -229,14 +292,13 @@ impl Headers {
             )),
             Side::Client => {
                 state.client_headers_changed = true;
-                Ok(f(&mut state.headers))
+                Ok(f(Arc::make_mut(&mut state.headers)))
             }
             Side::Subgraph => {
                 let subgraph = state
                     .subgraph
                     .as_mut()
                     .ok_or_else(|| error("no subgraph request at this stage"))?;
-                subgraph.headers_changed = true;
                 Ok(f(&mut subgraph.headers))
             }
             Side::Response => {
@@ -425,7 +487,7 @@ pub(crate) fn register(engine: &mut Engine) {
     engine.register_indexer_get(Context::get);
     engine.register_indexer_set(Context::set);
     engine.register_fn("contains", |c: &mut Context, key: &str| {
-        lock(&c.0).context.contains_key(key)
+        lock(&c.0).context.contains(key)
     });
     engine.register_fn(
         "upsert",
@@ -436,7 +498,7 @@ pub(crate) fn register(engine: &mut Engine) {
         },
     );
     engine.register_fn("to_string", |c: &mut Context| {
-        format!("{:?}", lock(&c.0).context)
+        format!("{:?}", lock(&c.0).context.to_map())
     });
 
     engine.register_indexer_get(Headers::get);
@@ -450,10 +512,10 @@ pub(crate) fn register(engine: &mut Engine) {
 
     engine.register_get_set(
         "query",
-        |b: &mut Body| b.with(|b| Ok(b.query.clone())),
+        |b: &mut Body| b.with(|b| Ok(b.query.to_string())),
         |b: &mut Body, query: String| {
             b.change(|b| {
-                b.query = query;
+                b.query = Arc::from(query);
                 b.changed = true;
                 Ok(())
             })

@@ -24,7 +24,8 @@ use tollgate_core::subgraph::SubgraphRequest;
 use crate::config::RhaiConfig;
 use crate::engine::{self, APOLLO_JWT_CLAIMS_KEY, JWT_CLAIMS_KEY, REQUEST_ID};
 use crate::objects::{
-    self, BodyState, Request, Response, ResponseState, SharedState, State, SubgraphState,
+    self, BodyState, Request, Response, ResponseState, ScriptContext, SharedState, State,
+    SubgraphState,
 };
 
 /// Signs a map of claims with the router's issuer key (for `jwt::sign`).
@@ -259,7 +260,7 @@ impl RhaiPlugin {
 
 fn body_state(body: &GraphqlRequest) -> BodyState {
     BodyState {
-        query: body.query.clone(),
+        query: Arc::from(body.query.as_str()),
         operation_name: body.operation_name.clone(),
         variables: body.variables.clone(),
         representations: None,
@@ -292,24 +293,25 @@ fn top_level_imports(source: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The context as a script sees it (the Apollo claims key included).
-fn script_context(context: &RequestContext) -> rhai::Map {
-    let mut map = rhai::Map::new();
-    for (key, value) in context.entries() {
-        map.insert(key.as_str().into(), objects::context_value(value));
-    }
-    if !map.contains_key(APOLLO_JWT_CLAIMS_KEY) {
-        if let Some(claims) = context.get(APOLLO_JWT_CLAIMS_KEY) {
-            map.insert(APOLLO_JWT_CLAIMS_KEY.into(), objects::context_value(claims));
+/// The context as a script sees it (the Apollo claims key included): the
+/// entries shared, converted only when a script reads one.
+fn script_context(context: &RequestContext) -> ScriptContext {
+    let mut entries: Vec<(String, Arc<Value>)> = context
+        .shared_entries()
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    if !entries.iter().any(|(key, _)| key == APOLLO_JWT_CLAIMS_KEY) {
+        if let Some(claims) = context.get_shared(APOLLO_JWT_CLAIMS_KEY) {
+            entries.push((APOLLO_JWT_CLAIMS_KEY.to_owned(), claims.clone()));
         }
     }
-    map
+    ScriptContext::new(entries)
 }
 
 /// Writes the keys a script changed back into the request context.
 fn write_back(state: &State, context: &mut RequestContext, request_id: u64) -> Flow {
     for key in &state.dirty {
-        let Some(value) = state.context.get(key.as_str()) else {
+        let Some(value) = state.context.written(key.as_str()) else {
             continue;
         };
         let value = match objects::context_json(value) {
@@ -332,17 +334,17 @@ fn write_back(state: &State, context: &mut RequestContext, request_id: u64) -> F
 
 /// The client's headers as scripts see them: as changed by an earlier
 /// script stage (kept in the request context), else as received.
-fn client_headers(received: &http::HeaderMap, context: &RequestContext) -> http::HeaderMap {
+fn client_headers(received: &http::HeaderMap, context: &RequestContext) -> Arc<http::HeaderMap> {
     context
-        .client_headers()
+        .client_headers_shared()
         .cloned()
-        .unwrap_or_else(|| received.clone())
+        .unwrap_or_else(|| Arc::new(received.clone()))
 }
 
 /// After a request stage: keeps header changes and context writes.
 fn finish_stage(state: &State, context: &mut RequestContext, request_id: u64) -> Flow {
     if state.client_headers_changed {
-        context.set_client_headers(Arc::new(state.headers.clone()));
+        context.set_client_headers(state.headers.clone());
     }
     write_back(state, context, request_id)
 }
@@ -351,7 +353,7 @@ fn new_state(
     stage: &'static str,
     context: &RequestContext,
     writable: bool,
-    headers: http::HeaderMap,
+    headers: Arc<http::HeaderMap>,
     method: String,
     uri: http::Uri,
 ) -> State {
@@ -384,7 +386,7 @@ fn response_state(
         stage,
         context,
         context_writable,
-        http::HeaderMap::new(),
+        Arc::default(),
         String::new(),
         http::Uri::default(),
     );
@@ -464,7 +466,7 @@ impl Plugin for RhaiPlugin {
             Err(error) => return ControlFlow::Break(error),
         };
         if let Some(body) = state.body.as_ref().filter(|b| b.changed) {
-            request.body.query = body.query.clone();
+            request.body.query = body.query.to_string();
             request.body.operation_name = body.operation_name.clone();
             request.body.variables = body.variables.clone();
             request.body.extensions = body.extensions.clone();
@@ -551,7 +553,7 @@ impl Plugin for RhaiPlugin {
             return ControlFlow::Continue(());
         };
         let request_id = context.request_id();
-        let client_headers = context.client_headers().cloned().unwrap_or_default();
+        let client_headers = context.client_headers_shared().cloned().unwrap_or_default();
         let mut state = new_state(
             "subgraph",
             context,
@@ -560,17 +562,18 @@ impl Plugin for RhaiPlugin {
             "POST".to_owned(),
             http::Uri::default(),
         );
+        // The headers and the body's parts are moved into the state, and
+        // moved back below, changed or not: no copies.
         state.subgraph = Some(SubgraphState {
             name: request.subgraph.to_string(),
             uri: request.url.to_string(),
-            headers: request.headers.clone(),
-            headers_changed: false,
+            headers: std::mem::take(&mut request.headers),
             body: BodyState {
-                query: request.body.query.to_string(),
+                query: request.body.query.clone(),
                 operation_name: request.body.operation_name.as_deref().map(str::to_owned),
-                variables: request.body.variables.clone(),
-                representations: request.body.representations.clone(),
-                extensions: request.body.extensions.clone(),
+                variables: std::mem::take(&mut request.body.variables),
+                representations: request.body.representations.take(),
+                extensions: std::mem::take(&mut request.body.extensions),
                 changed: false,
             },
         });
@@ -581,16 +584,15 @@ impl Plugin for RhaiPlugin {
         let Some(subgraph) = take(state).and_then(|s| s.subgraph) else {
             return ControlFlow::Break(ClientError::Internal);
         };
-        if subgraph.headers_changed {
-            request.headers = subgraph.headers;
+        request.headers = subgraph.headers;
+        let body = subgraph.body;
+        if body.changed {
+            request.body.query = body.query;
+            request.body.operation_name = body.operation_name.map(Arc::from);
         }
-        if subgraph.body.changed {
-            request.body.query = Arc::from(subgraph.body.query);
-            request.body.operation_name = subgraph.body.operation_name.map(Arc::from);
-            request.body.variables = subgraph.body.variables;
-            request.body.representations = subgraph.body.representations;
-            request.body.extensions = subgraph.body.extensions;
-        }
+        request.body.variables = body.variables;
+        request.body.representations = body.representations;
+        request.body.extensions = body.extensions;
         ControlFlow::Continue(())
     }
 }

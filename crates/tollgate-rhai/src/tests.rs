@@ -546,3 +546,88 @@ fn callbacks_can_be_named_functions() {
     assert!(supergraph(&plugin, &mut context, &mut body()).is_continue());
     assert_eq!(context.get("named"), Some(&json!(true)));
 }
+
+#[test]
+fn the_context_reads_converted_entries_and_its_own_writes() {
+    // Values are converted when read; what a script wrote is what it reads
+    // back, `contains` sees both, and the Apollo key reads Tollgate's claims.
+    let plugin = load(
+        r#"fn supergraph_service(service) {
+            service.map_request(|request| {
+                let c = request.context;
+                if c["absent"] != () { throw "absent key read as a value"; }
+                if c.contains("absent") { throw "contains an absent key"; }
+                if !c.contains(JWT_CLAIMS) { throw "claims missing"; }
+                if !c.contains(APOLLO_AUTHENTICATION_JWT_CLAIMS) { throw "Apollo key missing"; }
+                let sub = c[APOLLO_AUTHENTICATION_JWT_CLAIMS].sub;
+                c["copy"] = sub + "!";
+                if c["copy"] != "42!" { throw "own write not read back"; }
+                if !c.contains("copy") { throw "own write not contained"; }
+                let claims = c[JWT_CLAIMS];
+                claims.sub = "changed locally";
+                if c[JWT_CLAIMS].sub != "42" { throw "a read value is not a copy"; }
+                c["text"] = c.to_string();
+            });
+        }"#,
+    )
+    .unwrap();
+    let mut context = claims_context(json!({"sub": "42", "scope": "a b"}));
+    let mut request = body();
+    let flow = supergraph(&plugin, &mut context, &mut request);
+    assert!(flow.is_continue(), "{flow:?}");
+    assert_eq!(context.get("copy"), Some(&json!("42!")));
+    assert_eq!(
+        context.get(JWT_CLAIMS_KEY),
+        Some(&json!({"sub": "42", "scope": "a b"}))
+    );
+    let text = context
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap()
+        .to_owned();
+    assert!(text.contains("copy") && text.contains("42!"), "{text}");
+    assert!(
+        text.contains(JWT_CLAIMS_KEY) && text.contains("a b"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_subgraph_hook_that_changes_nothing_sends_the_request_as_it_was() {
+    // The hook call moves the headers and body parts into the script's
+    // state; every one of them must come back.
+    let plugin = load(
+        r#"fn subgraph_service(service, subgraph) {
+            service.map_request(|request| {
+                let claims = request.context[JWT_CLAIMS];
+                let seen = request.subgraph.headers["x-kept"];
+                if seen != "yes" { throw "header not visible"; }
+            });
+        }"#,
+    )
+    .unwrap();
+    let make = || {
+        let mut request = subgraph_request();
+        request.headers.insert("x-kept", "yes".parse().unwrap());
+        request.body.operation_name = Some(Arc::from("Op"));
+        request.body.variables.insert("first".to_owned(), json!(2));
+        request
+            .body
+            .extensions
+            .insert("ext".to_owned(), json!({"k": 1}));
+        request.body.representations =
+            Some(RawJson::new(r#"[{"__typename":"Product","upc":"1"}]"#.to_owned()).unwrap());
+        request
+    };
+    let mut request = make();
+    let context = claims_context(json!({"sub": "42"}));
+    let flow = plugin.subgraph_request(&context, &mut request);
+    assert!(flow.is_continue(), "{flow:?}");
+    let expected = make();
+    assert_eq!(request.headers, expected.headers);
+    assert_eq!(
+        request.body.to_json().unwrap(),
+        expected.body.to_json().unwrap()
+    );
+    assert_eq!(request.body.representations, expected.body.representations);
+}
