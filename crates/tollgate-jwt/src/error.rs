@@ -168,6 +168,14 @@ pub enum JwtSetupError {
         /// What is wrong.
         reason: String,
     },
+    /// A lookup location's header name is not a header name.
+    #[error("jwt.lookup_locations[{index}].name: {reason}")]
+    BadLocation {
+        /// Location index.
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// The consumer store cannot be used.
     #[error(transparent)]
     Consumers(#[from] crate::consumers::ConsumerError),

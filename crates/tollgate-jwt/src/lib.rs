@@ -37,7 +37,7 @@ pub use error::{AuthError, JwtSetupError};
 pub use lookup::LookupSource;
 pub use plugin::JwtPlugin;
 
-use config::{AlgorithmName, LookupLocation};
+use config::AlgorithmName;
 use provider::KeyStore;
 use token::ClaimRules;
 
@@ -79,7 +79,7 @@ type VerificationCache = cache::VerificationCache<CachedVerification>;
 
 struct Inner {
     store: Arc<KeyStore>,
-    locations: Vec<LookupLocation>,
+    locations: Vec<lookup::Location>,
     allowed: Vec<Algorithm>,
     rules: ClaimRules,
     max_token_bytes: usize,
@@ -147,6 +147,8 @@ impl JwtAuthenticator {
                 reason: "at least one location is needed".to_owned(),
             });
         }
+        let locations = lookup::Location::prepare(&config.lookup_locations)
+            .map_err(|(index, reason)| JwtSetupError::BadLocation { index, reason })?;
         if config.max_token_bytes == 0 {
             return Err(JwtSetupError::Invalid {
                 key: "max_token_bytes",
@@ -223,7 +225,7 @@ impl JwtAuthenticator {
         let forward = &config.forward_claims_to_upstream_extensions;
         let inner = Inner {
             store,
-            locations: config.lookup_locations.clone(),
+            locations,
             allowed,
             rules: ClaimRules {
                 leeway: config.leeway.secs(),

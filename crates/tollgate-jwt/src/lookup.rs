@@ -1,11 +1,15 @@
 //! Finding the token: the configured locations are tried in order; the first
 //! that holds a token wins. Ambiguous credentials (the same header or cookie
 //! twice) and a prefix with nothing after it are malformed, never ignored.
+//! Locations are prepared once ([`Location::prepare`]): header names parsed
+//! and each location's [`LookupSource`] built, so a request allocates
+//! nothing to find its token.
 
 use std::fmt;
+use std::sync::Arc;
 
 use http::header::COOKIE;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::config::LookupLocation;
 use crate::error::AuthError;
@@ -14,9 +18,9 @@ use crate::error::AuthError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LookupSource {
     /// A header, by lowercase name.
-    Header(String),
+    Header(Arc<str>),
     /// A cookie, by name.
-    Cookie(String),
+    Cookie(Arc<str>),
 }
 
 impl fmt::Display for LookupSource {
@@ -28,23 +32,64 @@ impl fmt::Display for LookupSource {
     }
 }
 
+/// A configured lookup location, ready for requests.
+#[derive(Debug, Clone)]
+pub(crate) struct Location {
+    place: Place,
+    source: LookupSource,
+}
+
+#[derive(Debug, Clone)]
+enum Place {
+    Header {
+        name: HeaderName,
+        prefix: Option<String>,
+    },
+    Cookie {
+        name: String,
+    },
+}
+
+impl Location {
+    /// Prepares the configured locations; an invalid header name is an
+    /// error naming its index in `lookup_locations`.
+    pub(crate) fn prepare(locations: &[LookupLocation]) -> Result<Vec<Location>, (usize, String)> {
+        locations
+            .iter()
+            .enumerate()
+            .map(|(index, location)| match location {
+                LookupLocation::Header { name, prefix } => {
+                    let parsed = HeaderName::from_bytes(name.as_bytes())
+                        .map_err(|_| (index, format!("`{name}` is not a valid header name")))?;
+                    Ok(Location {
+                        source: LookupSource::Header(Arc::from(parsed.as_str())),
+                        place: Place::Header {
+                            name: parsed,
+                            prefix: prefix.clone(),
+                        },
+                    })
+                }
+                LookupLocation::Cookies { name } => Ok(Location {
+                    source: LookupSource::Cookie(Arc::from(name.as_str())),
+                    place: Place::Cookie { name: name.clone() },
+                }),
+            })
+            .collect()
+    }
+}
+
 /// The token and where it was found; `Ok(None)` when no location holds one.
-pub fn find_token<'h>(
+pub(crate) fn find_token<'h>(
     headers: &'h HeaderMap,
-    locations: &[LookupLocation],
+    locations: &[Location],
 ) -> Result<Option<(&'h str, LookupSource)>, AuthError> {
     for location in locations {
-        let found = match location {
-            LookupLocation::Header { name, prefix } => {
-                from_header(headers, name, prefix.as_deref())?
-                    .map(|t| (t, LookupSource::Header(name.to_ascii_lowercase())))
-            }
-            LookupLocation::Cookies { name } => {
-                from_cookies(headers, name)?.map(|t| (t, LookupSource::Cookie(name.clone())))
-            }
+        let found = match &location.place {
+            Place::Header { name, prefix } => from_header(headers, name, prefix.as_deref())?,
+            Place::Cookie { name } => from_cookies(headers, name)?,
         };
-        if found.is_some() {
-            return Ok(found);
+        if let Some(token) = found {
+            return Ok(Some((token, location.source.clone())));
         }
     }
     Ok(None)
@@ -52,7 +97,7 @@ pub fn find_token<'h>(
 
 fn from_header<'h>(
     headers: &'h HeaderMap,
-    name: &str,
+    name: &HeaderName,
     prefix: Option<&str>,
 ) -> Result<Option<&'h str>, AuthError> {
     let mut values = headers.get_all(name).iter();
@@ -62,8 +107,14 @@ fn from_header<'h>(
     if values.next().is_some() {
         return Err(AuthError::MalformedToken);
     }
-    let value = value
-        .to_str()
+    // A header value holds no control characters but tab (hyper and
+    // `HeaderValue`'s constructors refuse them), so ASCII is exactly what
+    // `HeaderValue::to_str` accepts, checked a word at a time.
+    let value = value.as_bytes();
+    if !value.is_ascii() {
+        return Err(AuthError::MalformedToken);
+    }
+    let value = std::str::from_utf8(value)
         .map_err(|_| AuthError::MalformedToken)?
         .trim();
     let token = match prefix {
@@ -146,7 +197,8 @@ mod tests {
 
     fn find(pairs: &[(&'static str, &'static str)]) -> Result<Option<(String, String)>, AuthError> {
         let map = headers(pairs);
-        find_token(&map, &locations()).map(|o| o.map(|(t, s)| (t.to_owned(), s.to_string())))
+        let locations = Location::prepare(&locations()).unwrap();
+        find_token(&map, &locations).map(|o| o.map(|(t, s)| (t.to_owned(), s.to_string())))
     }
 
     #[test]
@@ -190,6 +242,30 @@ mod tests {
             find(&[("authorization", "Bearer    ")]),
             Err(AuthError::MalformedToken)
         );
+    }
+
+    #[test]
+    fn header_names_are_checked_once_and_values_must_be_ascii() {
+        let bad = [LookupLocation::Header {
+            name: "bad header".into(),
+            prefix: None,
+        }];
+        assert_eq!(
+            Location::prepare(&bad).unwrap_err(),
+            (0, "`bad header` is not a valid header name".to_owned())
+        );
+        // Names match whatever their case in the config; the source is lowercase.
+        assert_eq!(
+            find(&[("Authorization", "Bearer a.b.c")]).unwrap(),
+            Some(("a.b.c".into(), "header:authorization".into()))
+        );
+        let mut map = HeaderMap::new();
+        map.insert(
+            "authorization",
+            HeaderValue::from_bytes(b"Bearer a.\xc3\xa9.c").unwrap(),
+        );
+        let locations = Location::prepare(&locations()).unwrap();
+        assert_eq!(find_token(&map, &locations), Err(AuthError::MalformedToken));
     }
 
     #[test]

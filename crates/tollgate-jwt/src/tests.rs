@@ -728,6 +728,18 @@ async fn setup_errors_name_the_key() {
             .starts_with("jwt.jwks_providers[0].path: cannot read"),
         "{error}"
     );
+    let config: JwtConfig = serde_yaml::from_str(
+        "lookup_locations: [{ source: header, name: authorization }, { source: header, name: 'x token' }]",
+    )
+    .unwrap();
+    let error = JwtAuthenticator::new(config, std::path::Path::new("."))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        error.to_string(),
+        "jwt.lookup_locations[1].name: `x token` is not a valid header name"
+    );
     let config: JwtConfig = serde_yaml::from_str("require_authentication: true").unwrap();
     let error = JwtAuthenticator::new(config, std::path::Path::new("."))
         .await
