@@ -469,3 +469,59 @@ async fn entity_fetches_to_one_subgraph_share_one_request() {
     // paths, accounts (authors).
     assert_eq!(env.demo.requests() - before, 4);
 }
+
+fn partial_union_supergraph() -> String {
+    SCRIPTED.split("type Query").next().unwrap().to_owned()
+        + r#"
+type Query @join__type(graph: A) @join__type(graph: B) {
+  rootA: Container @join__field(graph: A)
+}
+type Container @join__type(graph: A, key: "id") @join__type(graph: B, key: "id") {
+  id: ID!
+  wrapper: Wrapper
+}
+type Wrapper @join__type(graph: A) @join__type(graph: B) {
+  actions: [Action!]!
+}
+union Action @join__type(graph: A) @join__type(graph: B)
+  @join__unionMember(graph: A, member: "Common") @join__unionMember(graph: B, member: "Common")
+  @join__unionMember(graph: A, member: "OnlyA") @join__unionMember(graph: B, member: "OnlyB")
+  = Common | OnlyA | OnlyB
+type Common @join__type(graph: A) @join__type(graph: B) { label: String }
+type OnlyA @join__type(graph: A) { a: String }
+type OnlyB @join__type(graph: B) { b: String }
+"#
+}
+
+/// Subgraph `a` answers like the audit's: whatever it is asked, its list
+/// holds a `Common` and an `OnlyA`, with `a` only when asked for.
+fn partial_union_subgraphs(subgraph: &str, body: &Value) -> Value {
+    let query = body["query"].as_str().unwrap_or_default();
+    assert_eq!(subgraph, "a", "one fetch, to a: {query}");
+    let mut only_a = json!({"__typename": "OnlyA"});
+    if query.contains("... on OnlyA") {
+        only_a["a"] = json!("only a");
+    }
+    json!({"data": {"rootA": {"wrapper": {"actions": [
+        {"__typename": "Common", "label": "common label"},
+        only_a
+    ]}}}})
+}
+
+#[tokio::test]
+async fn union_members_only_some_candidate_subgraphs_have_answer_null() {
+    // `wrapper` could be resolved by either subgraph, so only the members
+    // both have are selected; `OnlyA`'s field answers null, whichever
+    // subgraph the plan uses (the audit's partial-union-complex).
+    let env = scripted_env_with(&partial_union_supergraph(), partial_union_subgraphs).await;
+    let response = env
+        .post(json!({"query": "{ rootA { wrapper { actions { __typename ... on Common { label } ... on OnlyA { a } ... on OnlyB { b } } } } }"}))
+        .await;
+    assert_eq!(
+        response.body,
+        json!({"data": {"rootA": {"wrapper": {"actions": [
+            {"__typename": "Common", "label": "common label"},
+            {"__typename": "OnlyA", "a": null}
+        ]}}}})
+    );
+}

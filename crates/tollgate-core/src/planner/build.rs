@@ -5,6 +5,13 @@
 //! fields to the fetches that must provide them. Where several subgraphs
 //! could serve a field (`@shareable`, `@provides`, overrides), the one with
 //! the fewest further hops for the whole sub-selection wins.
+//!
+//! The walk also tracks which subgraphs could resolve each position
+//! ([`Pos::candidates`]): below a `@shareable` field, or a field of an
+//! entity any keyed subgraph resolves, more than one could. A union's
+//! members are then only those every such subgraph has; a member only some
+//! of them return is not selected (its fields answer `null`), so the answer
+//! does not depend on which of them the plan happens to use.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -17,7 +24,7 @@ use apollo_compiler::{Name, Node};
 
 use super::selection::{conditions, conflict_key, internal_key, Selection};
 use super::{PathElem, PlanError};
-use crate::supergraph::{EntityKey, GraphId, Supergraph};
+use crate::supergraph::{EntityKey, GraphId, GraphSet, Supergraph};
 
 mod choose;
 mod interface_object;
@@ -70,6 +77,9 @@ struct Pos {
     selection: Vec<usize>,
     path: Vec<PathElem>,
     provided: Option<Arc<Provided>>,
+    /// The subgraphs that could resolve the field this position is the
+    /// sub-selection of (every subgraph at the root).
+    candidates: Arc<GraphSet>,
 }
 
 /// Fields made resolvable by `@provides`, as a tree by field name, with
@@ -326,6 +336,7 @@ impl<'a> Builder<'a> {
             selection: Vec::new(),
             path: Vec::new(),
             provided: None,
+            candidates: Arc::new(GraphSet::all(self.supergraph.subgraphs().len())),
         };
         for directives in wrappers {
             let index = self.selection_mut(&pos)?.add_fragment(None, directives);
@@ -368,11 +379,7 @@ impl<'a> Builder<'a> {
         }
         if self.is_abstract(parent) {
             self.selection_mut(pos)?.add_typename();
-            let types: Vec<Name> = self
-                .supergraph
-                .join()
-                .possible_types(parent, graph)
-                .to_vec();
+            let types = self.members_everywhere(parent, graph, &pos.candidates);
             if types.is_empty() {
                 // The subgraph knows no implementation: only the interface's
                 // own fields can be asked for (through its key elsewhere).
@@ -393,6 +400,52 @@ impl<'a> Builder<'a> {
         } else {
             self.walk_object(pos, parent, set, depth + 1)
         }
+    }
+
+    /// The subgraphs that could resolve `parent.field` at a position that
+    /// `level` could resolve: those of them that resolve the field, and,
+    /// when `parent` is an entity, any subgraph that resolves it by key.
+    fn field_candidates(&self, level: &GraphSet, parent: &Name, field: &Name) -> GraphSet {
+        let join = self.supergraph.join();
+        let mut reach = level.clone();
+        for key in join.keys(parent).iter().filter(|k| k.resolvable) {
+            reach.insert(key.graph);
+        }
+        let mut graphs = join
+            .field_graphs_with(parent, field, self.active)
+            .unwrap_or_default();
+        graphs.intersect_with(&reach);
+        graphs
+    }
+
+    /// The object types to select for an abstract type in `graph`. For a
+    /// union, only the members every candidate subgraph that has the union
+    /// also has (see the module docs); for an interface, every type `graph`
+    /// can return.
+    fn members_everywhere(
+        &self,
+        parent: &Name,
+        graph: GraphId,
+        candidates: &GraphSet,
+    ) -> Vec<Name> {
+        let join = self.supergraph.join();
+        let mut types = join.possible_types(parent, graph).to_vec();
+        let is_union = matches!(
+            self.supergraph.supergraph_schema().types.get(parent),
+            Some(apollo_compiler::schema::ExtendedType::Union(_))
+        );
+        if !is_union {
+            return types;
+        }
+        let defines = join.type_graphs(parent);
+        for other in candidates.iter() {
+            if other == graph || !defines.is_some_and(|d| d.contains(other)) {
+                continue;
+            }
+            let theirs = join.possible_types(parent, other);
+            types.retain(|t| theirs.contains(t));
+        }
+        types
     }
 
     fn walk_object(
@@ -532,6 +585,7 @@ impl<'a> Builder<'a> {
                     selection: Vec::new(),
                     path: pos.path.clone(),
                     provided: None,
+                    candidates: pos.candidates.clone(),
                 };
                 self.add_and_descend_with(&entity, &entity_type, field, target, depth)
             }
@@ -619,6 +673,7 @@ impl<'a> Builder<'a> {
             selection,
             path,
             provided,
+            candidates: Arc::new(self.field_candidates(&pos.candidates, parent, &field.name)),
         };
         let child_type = subgraph_type.inner_named_type().clone();
         if child_type != field.selection_set.ty && self.is_abstract(&field.selection_set.ty) {

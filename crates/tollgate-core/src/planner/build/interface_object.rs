@@ -47,6 +47,7 @@ impl Builder<'_> {
             selection: Vec::new(),
             path: pos.path.clone(),
             provided: None,
+            candidates: pos.candidates.clone(),
         };
         self.selection_mut(&entity)?.add_typename();
         let types: Vec<Name> = self
