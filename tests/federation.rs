@@ -472,25 +472,7 @@ async fn entity_fetches_to_one_subgraph_share_one_request() {
 
 fn partial_union_supergraph() -> String {
     SCRIPTED.split("type Query").next().unwrap().to_owned()
-        + r#"
-type Query @join__type(graph: A) @join__type(graph: B) {
-  rootA: Container @join__field(graph: A)
-}
-type Container @join__type(graph: A, key: "id") @join__type(graph: B, key: "id") {
-  id: ID!
-  wrapper: Wrapper
-}
-type Wrapper @join__type(graph: A) @join__type(graph: B) {
-  actions: [Action!]!
-}
-union Action @join__type(graph: A) @join__type(graph: B)
-  @join__unionMember(graph: A, member: "Common") @join__unionMember(graph: B, member: "Common")
-  @join__unionMember(graph: A, member: "OnlyA") @join__unionMember(graph: B, member: "OnlyB")
-  = Common | OnlyA | OnlyB
-type Common @join__type(graph: A) @join__type(graph: B) { label: String }
-type OnlyA @join__type(graph: A) { a: String }
-type OnlyB @join__type(graph: B) { b: String }
-"#
+        + include_str!("../crates/tollgate-core/src/planner/testdata/partial_union.graphql")
 }
 
 /// Subgraph `a` answers like the audit's: whatever it is asked, its list

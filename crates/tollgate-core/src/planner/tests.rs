@@ -750,27 +750,7 @@ fn representations_written_directly_match_the_projection() {
 /// `Container` is an entity of both subgraphs and `wrapper`/`actions` are
 /// shared; the union's members differ per subgraph (partial-union-complex
 /// of the federation audit).
-const PARTIAL_UNION: &str = r#"
-type Query @join__type(graph: A) @join__type(graph: B) {
-  rootA: Container @join__field(graph: A)
-  shared: Container
-}
-type Container @join__type(graph: A, key: "id") @join__type(graph: B, key: "id") {
-  id: ID!
-  wrapper: Wrapper
-  bWrapper: Wrapper @join__field(graph: B)
-}
-type Wrapper @join__type(graph: A) @join__type(graph: B) {
-  actions: [Action!]!
-}
-union Action @join__type(graph: A) @join__type(graph: B)
-  @join__unionMember(graph: A, member: "Common") @join__unionMember(graph: B, member: "Common")
-  @join__unionMember(graph: A, member: "OnlyA") @join__unionMember(graph: B, member: "OnlyB")
-  = Common | OnlyA | OnlyB
-type Common @join__type(graph: A) @join__type(graph: B) { label: String }
-type OnlyA @join__type(graph: A) { a: String }
-type OnlyB @join__type(graph: B) { b: String }
-"#;
+const PARTIAL_UNION: &str = include_str!("testdata/partial_union.graphql");
 
 #[test]
 fn union_members_below_a_field_several_subgraphs_resolve_are_the_common_ones() {
