@@ -128,13 +128,9 @@ impl RequestContext {
         self.entries.remove(key).map(Arc::unwrap_or_clone)
     }
 
-    /// Every entry, for scripts that enumerate the context.
-    pub fn entries(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.entries.iter().map(|(k, v)| (k, &**v))
-    }
-
-    /// Every entry with its value still shared (no copy).
-    pub fn shared_entries(&self) -> impl Iterator<Item = (&String, &Arc<Value>)> {
+    /// Every entry, its value still shared (no copy), for scripts that
+    /// enumerate the context.
+    pub fn entries(&self) -> impl Iterator<Item = (&String, &Arc<Value>)> {
         self.entries.iter()
     }
 }

@@ -147,8 +147,7 @@ impl JwtAuthenticator {
                 reason: "at least one location is needed".to_owned(),
             });
         }
-        let locations = lookup::Location::prepare(&config.lookup_locations)
-            .map_err(|(index, reason)| JwtSetupError::BadLocation { index, reason })?;
+        let locations = lookup::Location::prepare(&config.lookup_locations)?;
         if config.max_token_bytes == 0 {
             return Err(JwtSetupError::Invalid {
                 key: "max_token_bytes",

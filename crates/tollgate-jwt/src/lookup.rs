@@ -12,7 +12,7 @@ use http::header::COOKIE;
 use http::{HeaderMap, HeaderName};
 
 use crate::config::LookupLocation;
-use crate::error::AuthError;
+use crate::error::{AuthError, JwtSetupError};
 
 /// Which location a token came from (never the token itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,14 +53,18 @@ enum Place {
 impl Location {
     /// Prepares the configured locations; an invalid header name is an
     /// error naming its index in `lookup_locations`.
-    pub(crate) fn prepare(locations: &[LookupLocation]) -> Result<Vec<Location>, (usize, String)> {
+    pub(crate) fn prepare(locations: &[LookupLocation]) -> Result<Vec<Location>, JwtSetupError> {
         locations
             .iter()
             .enumerate()
             .map(|(index, location)| match location {
                 LookupLocation::Header { name, prefix } => {
-                    let parsed = HeaderName::from_bytes(name.as_bytes())
-                        .map_err(|_| (index, format!("`{name}` is not a valid header name")))?;
+                    let parsed = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                        JwtSetupError::BadLocation {
+                            index,
+                            reason: format!("`{name}` is not a valid header name"),
+                        }
+                    })?;
                     Ok(Location {
                         source: LookupSource::Header(Arc::from(parsed.as_str())),
                         place: Place::Header {
@@ -107,14 +111,8 @@ fn from_header<'h>(
     if values.next().is_some() {
         return Err(AuthError::MalformedToken);
     }
-    // A header value holds no control characters but tab (hyper and
-    // `HeaderValue`'s constructors refuse them), so ASCII is exactly what
-    // `HeaderValue::to_str` accepts, checked a word at a time.
-    let value = value.as_bytes();
-    if !value.is_ascii() {
-        return Err(AuthError::MalformedToken);
-    }
-    let value = std::str::from_utf8(value)
+    let value = value
+        .to_str()
         .map_err(|_| AuthError::MalformedToken)?
         .trim();
     let token = match prefix {
@@ -251,8 +249,8 @@ mod tests {
             prefix: None,
         }];
         assert_eq!(
-            Location::prepare(&bad).unwrap_err(),
-            (0, "`bad header` is not a valid header name".to_owned())
+            Location::prepare(&bad).unwrap_err().to_string(),
+            "jwt.lookup_locations[0].name: `bad header` is not a valid header name"
         );
         // Names match whatever their case in the config; the source is lowercase.
         assert_eq!(

@@ -297,7 +297,7 @@ fn top_level_imports(source: &str) -> Vec<(String, String)> {
 /// entries shared, converted only when a script reads one.
 fn script_context(context: &RequestContext) -> ScriptContext {
     let mut entries: Vec<(String, Arc<Value>)> = context
-        .shared_entries()
+        .entries()
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
     if !entries.iter().any(|(key, _)| key == APOLLO_JWT_CLAIMS_KEY) {
