@@ -162,15 +162,47 @@ enum ConfigCommand {
     Schema,
 }
 
+/// The environment variable that sets the number of async worker threads
+/// (tokio's own name for it; the default is one per CPU the process may use).
+const WORKER_THREADS_ENV: &str = "TOKIO_WORKER_THREADS";
+
+/// Most worker threads accepted from [`WORKER_THREADS_ENV`].
+const MAX_WORKER_THREADS: usize = 1024;
+
+/// Reads [`WORKER_THREADS_ENV`]: `None` when unset (tokio's default), the
+/// count when it is a whole number from 1 to [`MAX_WORKER_THREADS`].
+/// Checked here because tokio panics on a value it cannot parse.
+fn worker_threads(value: Option<&std::ffi::OsStr>) -> Result<Option<usize>, String> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let text = value.to_str().map(str::trim);
+    match text.and_then(|text| text.parse::<usize>().ok()) {
+        Some(n) if (1..=MAX_WORKER_THREADS).contains(&n) => Ok(Some(n)),
+        _ => Err(format!(
+            "{WORKER_THREADS_ENV}: must be a whole number from 1 to {MAX_WORKER_THREADS}, got {:?}",
+            value.to_string_lossy()
+        )),
+    }
+}
+
 fn main() -> ExitCode {
     // Before anything signs or verifies a token: jsonwebtoken's provider is
     // fixed by its first use.
     tollgate_jwt::crypto::install();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let workers = match worker_threads(std::env::var_os(WORKER_THREADS_ENV).as_deref()) {
+        Ok(workers) => workers,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = workers {
+        builder.worker_threads(workers);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -436,4 +468,34 @@ async fn run_dev(
     gateway.serve(listener, server::shutdown_signal()).await?;
     drop(demo);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::worker_threads;
+
+    #[test]
+    fn worker_threads_from_the_environment() {
+        assert_eq!(worker_threads(None), Ok(None));
+        assert_eq!(worker_threads(Some(OsStr::new("1"))), Ok(Some(1)));
+        assert_eq!(worker_threads(Some(OsStr::new(" 4 "))), Ok(Some(4)));
+        assert_eq!(worker_threads(Some(OsStr::new("1024"))), Ok(Some(1024)));
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "two",
+            "1.5",
+            "1025",
+            "99999999999999999999999",
+        ] {
+            let error = worker_threads(Some(OsStr::new(bad))).unwrap_err();
+            assert!(
+                error.starts_with("TOKIO_WORKER_THREADS: must be a whole number from 1 to 1024"),
+                "{bad:?}: {error}"
+            );
+        }
+    }
 }

@@ -581,3 +581,37 @@ fn validate_contacts_remote_jwks_only_when_asked() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_bad_worker_thread_count_is_a_clear_error_not_a_panic() {
+    for bad in ["abc", "0"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(["config", "validate"])
+            .current_dir(root())
+            .env_remove("TOLLGATE_CONFIG")
+            .env("TOKIO_WORKER_THREADS", bad)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{bad:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "error: TOKIO_WORKER_THREADS: must be a whole number from 1 to 1024, got \"{bad}\""
+            )),
+            "{bad:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{bad:?}: {stderr}");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["config", "validate"])
+        .current_dir(root())
+        .env_remove("TOLLGATE_CONFIG")
+        .env("TOKIO_WORKER_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
