@@ -85,10 +85,80 @@ pub enum TracingError {
     /// The exporter could not be built.
     #[error("telemetry.tracing.otlp: cannot build the exporter: {0}")]
     Exporter(String),
+    /// An `OTEL_BSP_*` environment variable the batch span processor reads
+    /// has a value it cannot use (the SDK would ignore it, or panic on 0).
+    #[error("{name}: must be {want}, got {value:?}")]
+    Environment {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What it must be.
+        want: &'static str,
+    },
 }
 
-/// Checks the OTLP settings (also done by `tollgate config validate`).
+/// Largest `OTEL_BSP_MAX_QUEUE_SIZE` accepted (spans held in memory).
+pub const MAX_QUEUE_SIZE: u64 = 1 << 20;
+
+/// The batch span processor's environment variables, what each must be,
+/// and its largest value.
+const BATCH_ENV: [(&str, &str, u64); 5] = [
+    (
+        "OTEL_BSP_MAX_QUEUE_SIZE",
+        "a whole number of spans from 1 to 1048576",
+        MAX_QUEUE_SIZE,
+    ),
+    (
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "a whole number of spans from 1 to 1048576",
+        MAX_QUEUE_SIZE,
+    ),
+    (
+        "OTEL_BSP_MAX_CONCURRENT_EXPORTS",
+        "a whole number from 1 to 1024",
+        1024,
+    ),
+    (
+        "OTEL_BSP_SCHEDULE_DELAY",
+        "a whole number of milliseconds from 1 to 3600000",
+        3_600_000,
+    ),
+    (
+        "OTEL_BSP_EXPORT_TIMEOUT",
+        "a whole number of milliseconds from 1 to 3600000",
+        3_600_000,
+    ),
+];
+
+/// Checks the `OTEL_BSP_*` variables the OpenTelemetry SDK reads when the
+/// batch span processor is built: set ones must be whole numbers in range
+/// (the SDK silently ignores a value it cannot parse and panics on a queue
+/// size of 0). `lookup` reads one variable (`None`: unset).
+pub fn check_batch_environment(
+    lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Result<(), TracingError> {
+    for (name, want, max) in BATCH_ENV {
+        let Some(value) = lookup(name) else { continue };
+        let ok = value
+            .to_str()
+            .and_then(|text| text.parse::<u64>().ok())
+            .is_some_and(|n| (1..=max).contains(&n));
+        if !ok {
+            return Err(TracingError::Environment {
+                name,
+                value: value.to_string_lossy().into_owned(),
+                want,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks the OTLP settings and the `OTEL_BSP_*` environment variables
+/// the exporter will read (also done by `tollgate config validate`).
 pub fn validate(config: &OtlpConfig) -> Result<(), TracingError> {
+    check_batch_environment(|name| std::env::var_os(name))?;
     if !(0.0..=1.0).contains(&config.sample_ratio) {
         return Err(TracingError::Ratio(config.sample_ratio));
     }
@@ -167,5 +237,31 @@ mod tests {
             "{error}"
         );
         assert!(config.propagation.trace_context, "on by default");
+    }
+
+    #[test]
+    fn batch_environment_values_are_checked() {
+        let with = |name: &'static str, value: &'static str| {
+            check_batch_environment(move |n| (n == name).then(|| value.into()))
+        };
+        assert!(check_batch_environment(|_| None).is_ok());
+        assert!(with("OTEL_BSP_MAX_QUEUE_SIZE", "4096").is_ok());
+        assert!(with("OTEL_BSP_SCHEDULE_DELAY", "500").is_ok());
+        for (name, bad) in [
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "abc"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "1048577"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0"),
+            ("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "0"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "-5"),
+            ("OTEL_BSP_EXPORT_TIMEOUT", "1.5"),
+        ] {
+            let error = with(name, bad).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("{name}: must be a whole number")),
+                "{name}={bad}: {error}"
+            );
+            assert!(error.ends_with(&format!("got {bad:?}")), "{error}");
+        }
     }
 }

@@ -615,3 +615,37 @@ fn a_bad_worker_thread_count_is_a_clear_error_not_a_panic() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn a_bad_span_batch_variable_is_a_clear_error_not_a_panic() {
+    let sg = root().join("schemas/supergraph.graphql");
+    // Nothing listens on the collector's port: the router must stop before
+    // it exports anything (and before it listens).
+    let path = temp_config(
+        "otlp-env",
+        &format!(
+            "supergraph: {{ path: {} }}\nhttp: {{ listen: \"127.0.0.1:{}\" }}\ntelemetry:\n  tracing:\n    otlp: {{ endpoint: \"http://127.0.0.1:9/v1/traces\", protocol: http }}\n",
+            sg.display(),
+            free_port()
+        ),
+    );
+    let config = path.to_str().unwrap();
+    for args in [
+        vec!["--config", config],
+        vec!["config", "validate", "--config", config],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(&args)
+            .current_dir(root())
+            .env("OTEL_BSP_MAX_QUEUE_SIZE", "0")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("OTEL_BSP_MAX_QUEUE_SIZE: must be a whole number of spans from 1 to 1048576, got \"0\""),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
