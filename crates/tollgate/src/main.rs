@@ -186,6 +186,22 @@ fn worker_threads(value: Option<&std::ffi::OsStr>) -> Result<Option<usize>, Stri
     }
 }
 
+/// The error and its causes on one line, `: `-separated, each cause only
+/// when the text so far does not already include it (many of Tollgate's
+/// errors name their cause in their own message, e.g. "cannot read config
+/// file x: No such file or directory").
+fn report(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
+}
+
 fn main() -> ExitCode {
     // Before anything signs or verifies a token: jsonwebtoken's provider is
     // fixed by its first use.
@@ -212,7 +228,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", report(&error));
             ExitCode::FAILURE
         }
     }
@@ -474,7 +490,26 @@ async fn run_dev(
 mod tests {
     use std::ffi::OsStr;
 
-    use super::worker_threads;
+    use super::{report, worker_threads};
+
+    #[test]
+    fn report_names_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read config file x: {source}")]
+        struct Read {
+            source: std::io::Error,
+        }
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "not found");
+        let error = anyhow::Error::new(Read { source: io() });
+        assert_eq!(report(&error), "cannot read config file x: not found");
+        let error = anyhow::Error::new(io()).context("log");
+        assert_eq!(report(&error), "log: not found");
+        let error = anyhow::Error::new(Read { source: io() }).context("start");
+        assert_eq!(
+            report(&error),
+            "start: cannot read config file x: not found"
+        );
+    }
 
     #[test]
     fn worker_threads_from_the_environment() {

@@ -649,3 +649,14 @@ fn a_bad_span_batch_variable_is_a_clear_error_not_a_panic() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_missing_config_file_is_reported_once() {
+    let output = tollgate(&["config", "validate", "--config", "/nonexistent/router.yaml"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "error: cannot read config file /nonexistent/router.yaml: No such file or directory (os error 2)"
+    );
+}
