@@ -100,6 +100,7 @@ impl KeyStore {
     ) -> Result<Arc<Self>, JwtSetupError> {
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
+            .redirect(redirect_policy())
             .build()
             .map_err(|e| JwtSetupError::Client(e.to_string()))?;
         let mut providers = Vec::with_capacity(configs.len());
@@ -651,6 +652,38 @@ fn parse_file(index: usize, path: &Path, bytes: &[u8]) -> Result<KeySet, JwtSetu
     Ok(set)
 }
 
+/// Most redirects followed by one key-set or discovery fetch.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Redirects of key-set and discovery fetches: at most [`MAX_REDIRECTS`],
+/// see [`redirect_refusal`].
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        match redirect_refusal(attempt.previous(), attempt.url()) {
+            None => attempt.follow(),
+            Some(why) => attempt.error(why),
+        }
+    })
+}
+
+/// Why a redirect to `next` is not followed, after `previous` (the first is
+/// the configured URL): too many, to another host (the provider's `headers`
+/// may carry secrets, and the keys must come from the host the operator
+/// named), or from https to http (keys fetched in clear text).
+fn redirect_refusal(previous: &[reqwest::Url], next: &reqwest::Url) -> Option<&'static str> {
+    let first = previous.first()?;
+    if previous.len() > MAX_REDIRECTS {
+        return Some("too many redirects");
+    }
+    if next.host_str() != first.host_str() {
+        return Some("redirect to another host");
+    }
+    if next.scheme() != "https" && previous.iter().any(|url| url.scheme() == "https") {
+        return Some("redirect from https to http");
+    }
+    None
+}
+
 async fn fetch_jwks(
     client: &reqwest::Client,
     url: &str,
@@ -668,6 +701,9 @@ async fn fetch_jwks(
         .map_err(|e| {
             if e.is_timeout() {
                 "timed out".to_owned()
+            } else if e.is_redirect() {
+                let why = std::error::Error::source(&e).map_or_else(String::new, |s| s.to_string());
+                format!("redirect not followed ({why})")
             } else {
                 "connection failed".to_owned()
             }
@@ -698,6 +734,48 @@ async fn fetch_jwks(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirects_stay_on_the_host_and_never_downgrade() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let http = url("http://idp.example/jwks");
+        let https = url("https://idp.example/jwks");
+        assert_eq!(
+            redirect_refusal(std::slice::from_ref(&http), &url("http://idp.example/v2")),
+            None
+        );
+        assert_eq!(
+            redirect_refusal(std::slice::from_ref(&http), &https),
+            None,
+            "upgrade"
+        );
+        assert_eq!(
+            redirect_refusal(
+                std::slice::from_ref(&https),
+                &url("https://idp.example:8443/k")
+            ),
+            None
+        );
+        assert_eq!(
+            redirect_refusal(std::slice::from_ref(&https), &http),
+            Some("redirect from https to http")
+        );
+        assert_eq!(
+            redirect_refusal(&[http.clone(), https.clone()], &http),
+            Some("redirect from https to http")
+        );
+        assert_eq!(
+            redirect_refusal(
+                std::slice::from_ref(&https),
+                &url("https://evil.example/jwks")
+            ),
+            Some("redirect to another host")
+        );
+        let chain = vec![https.clone(); MAX_REDIRECTS];
+        assert_eq!(redirect_refusal(&chain, &https), None);
+        let chain = vec![https.clone(); MAX_REDIRECTS + 1];
+        assert_eq!(redirect_refusal(&chain, &https), Some("too many redirects"));
+    }
 
     #[test]
     fn discovery_urls_and_jwks_uri_schemes() {

@@ -1051,3 +1051,78 @@ fn outcomes_and_cooldowns_are_counted() {
 }
 
 mod oidc;
+
+/// A server that answers every path with a 302 to `{target}{path}`.
+async fn redirector(target: String) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(move |uri: http::Uri| {
+        let location = format!("{target}{}", uri.path());
+        async move {
+            (
+                http::StatusCode::FOUND,
+                [(http::header::LOCATION, location)],
+            )
+        }
+    });
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), task)
+}
+
+#[tokio::test]
+async fn remote_redirects_are_followed_only_on_the_same_host() {
+    let key = ed_key("k");
+    let server = JwksServer::start(Some(jwks(&[&key]))).await;
+    let token = sign(&key, Some("k"), &claims());
+    let origin = server.url.trim_end_matches("/jwks.json").to_owned();
+
+    // Same host (127.0.0.1), another port: followed, the keys load.
+    let (same_host, _task) = redirector(origin.clone()).await;
+    let auth = remote_auth(&format!("{same_host}/jwks.json"), ", prefetch: true").await;
+    assert!(auth.has_keys(), "a same-host redirect is followed");
+    assert_eq!(reason(&auth, &bearer(&token)).await, "VERIFIED");
+    assert_eq!(server.hits(), 1);
+    auth.shutdown();
+
+    // Another host name (localhost) for the same server: refused, so the
+    // provider's headers never reach a host the operator did not name.
+    let other_host = origin.replace("127.0.0.1", "localhost");
+    let (redirect, _task) = redirector(other_host).await;
+    let auth = remote_auth(&format!("{redirect}/jwks.json"), ", prefetch: true").await;
+    assert!(
+        !auth.has_keys(),
+        "a redirect to another host is not followed"
+    );
+    assert_eq!(reason(&auth, &bearer(&token)).await, "KEYS_UNAVAILABLE");
+    assert_eq!(server.hits(), 1, "the other host was never asked");
+    auth.shutdown();
+
+    // A redirect loop on one host stops after MAX_REDIRECTS.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hops = Arc::new(AtomicUsize::new(0));
+    let counted = hops.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counted = counted.clone();
+        async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            (
+                http::StatusCode::FOUND,
+                [(http::header::LOCATION, "/jwks.json")],
+            )
+        }
+    });
+    let _loop = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let auth = remote_auth(&format!("http://{addr}/jwks.json"), ", prefetch: true").await;
+    assert!(!auth.has_keys());
+    assert_eq!(
+        hops.load(Ordering::SeqCst),
+        1 + crate::provider::MAX_REDIRECTS,
+        "the first request and MAX_REDIRECTS redirects"
+    );
+    auth.shutdown();
+}
