@@ -325,3 +325,54 @@ async fn readiness_waits_for_a_key_set_when_authentication_is_required() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, json!({"status": "ready"}));
 }
+
+#[tokio::test]
+async fn tokens_are_checked_before_the_body_is_parsed() {
+    let env = TestEnv::start(&jwt_yaml(
+        true,
+        true,
+        "http:\n  batching: { enabled: true }\n",
+    ))
+    .await;
+    let raw = |body: &'static str, auth: Option<String>| {
+        let mut request = env
+            .client
+            .post(env.url())
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        env.send(request)
+    };
+    let forged = "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.";
+    // Not JSON, a JSON array (a batch) and deeply nested JSON: refused for
+    // the token (or its absence) before the JSON parser runs.
+    for body in [
+        "{\"query\": ",
+        "[{\"query\": \"{ me { id } }\"}]",
+        "[[[[[[[[[[[[[[[[",
+    ] {
+        assert_refused(&raw(body, None).await, "MISSING_TOKEN");
+        assert_refused(
+            &raw(body, Some(forged.to_owned())).await,
+            "ALGORITHM_NOT_ALLOWED",
+        );
+    }
+    // With a valid token the body's own error is reported.
+    let token = format!("Bearer {}", sign(&claims("1")));
+    let response = raw("{\"query\": ", Some(token.clone())).await;
+    assert_eq!(response.status, 400, "{}", response.text);
+    assert_eq!(response.code(), Some("INVALID_GRAPHQL_REQUEST"));
+    // A batch with a valid token: each request runs with the claims.
+    let response = raw(
+        "[{\"query\": \"{ me { id } }\"}, {\"query\": \"{ me { name } }\"}]",
+        Some(token),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(
+        response.body,
+        json!([{"data": {"me": {"id": "1"}}}, {"data": {"me": {"name": "Ada Lovelace"}}}])
+    );
+}

@@ -41,6 +41,20 @@ impl RequestContext {
         }
     }
 
+    /// A copy for one request of a batch: the same entries, headers and
+    /// plugin state (what the router stage found once for the HTTP
+    /// request), under a new request id.
+    pub fn fork(&self) -> Self {
+        Self {
+            request_id: NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed),
+            entries: self.entries.clone(),
+            aliases: self.aliases.clone(),
+            trace_headers: self.trace_headers.clone(),
+            client_headers: self.client_headers.clone(),
+            extensions: self.extensions.clone(),
+        }
+    }
+
     /// Typed state plugins keep between their own stages. Unlike the
     /// entries, scripts can neither see nor change it.
     pub fn extensions(&self) -> &http::Extensions {

@@ -220,27 +220,30 @@ async fn respond(
     body: Body,
     media: MediaType,
 ) -> Response {
-    let request = match read_request(&state, &method, &uri, &headers, body).await {
-        Ok(RequestBody::Single(request)) => request,
-        Ok(RequestBody::Batch(items)) => {
-            let runtime = state.runtime.load();
-            let parts = RequestParts {
-                method: &method,
-                uri: &uri,
-                headers: &headers,
-            };
-            let (responses, headers) = crate::batch::run(&runtime, &parts, items).await;
-            return batch_response(media, &responses, headers);
-        }
-        Err(error) => return error_response(&error, media),
-    };
     let runtime = state.runtime.load();
     let parts = RequestParts {
         method: &method,
         uri: &uri,
         headers: &headers,
     };
-    match pipeline::run(&runtime, parts, request).await {
+    if let Err(error) = check_head(&state, &method, &headers) {
+        return error_response(&error, media);
+    }
+    // The JWT checkpoint before the body is read: a refused request never
+    // reaches the JSON parser.
+    let context = match pipeline::router_stage(&runtime, &parts).await {
+        Ok(context) => context,
+        Err(error) => return error_response(&error, media),
+    };
+    let request = match read_request(&state, &method, &uri, body).await {
+        Ok(RequestBody::Single(request)) => request,
+        Ok(RequestBody::Batch(items)) => {
+            let (responses, headers) = crate::batch::run(&runtime, &parts, items, &context).await;
+            return batch_response(media, &responses, headers);
+        }
+        Err(error) => return error_response(&error, media),
+    };
+    match pipeline::run_after_router_stage(&runtime, parts, request, context).await {
         Ok(response) => {
             let mut http_response =
                 graphql_response(response.status, media, response.body, Vec::new());
@@ -253,31 +256,39 @@ async fn respond(
     }
 }
 
-async fn read_request(
-    state: &AppState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<RequestBody, ClientError> {
+/// The checks that need only the request's head: a JSON content type for
+/// POST, the CSRF header, a declared length within `http.max_body_bytes`.
+fn check_head(state: &AppState, method: &Method, headers: &HeaderMap) -> Result<(), ClientError> {
     if method != Method::GET && !is_json_content_type(headers) {
         return Err(ClientError::UnsupportedMediaType);
     }
     if !state.csrf.allows(headers) {
         return Err(ClientError::CsrfPrevention(state.csrf_headers.to_string()));
     }
-    if method == Method::GET {
-        return GraphqlRequest::from_query_string(uri.query().unwrap_or(""))
-            .map(RequestBody::Single);
-    }
     let limit = state.max_body_bytes;
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
+    if method != Method::GET && declared.is_some_and(|len| len > limit as u64) {
         return Err(ClientError::PayloadTooLarge { limit });
     }
+    Ok(())
+}
+
+/// Reads and parses the request (after [`check_head`]): the GET query
+/// string, or the POST body up to `http.max_body_bytes`.
+async fn read_request(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    body: Body,
+) -> Result<RequestBody, ClientError> {
+    if method == Method::GET {
+        return GraphqlRequest::from_query_string(uri.query().unwrap_or(""))
+            .map(RequestBody::Single);
+    }
+    let limit = state.max_body_bytes;
     let bytes = match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => {

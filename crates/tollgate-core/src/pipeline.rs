@@ -88,8 +88,20 @@ impl PlanCache {
 pub async fn run(
     runtime: &Runtime,
     parts: RequestParts<'_>,
-    mut request: GraphqlRequest,
+    request: GraphqlRequest,
 ) -> Result<PipelineResponse, ClientError> {
+    let context = router_stage(runtime, &parts).await?;
+    run_after_router_stage(runtime, parts, request, context).await
+}
+
+/// The router stage, which needs only the HTTP request's head (the JWT
+/// checkpoint, router-stage scripts): the HTTP layer runs it before it
+/// reads and parses the body, so a refused request never reaches the JSON
+/// parser. Returns the request's context for the later stages.
+pub async fn router_stage(
+    runtime: &Runtime,
+    parts: &RequestParts<'_>,
+) -> Result<RequestContext, ClientError> {
     let mut context = RequestContext::new();
     if !runtime.headers.is_empty() {
         context.set_client_headers(Arc::new(parts.headers.clone()));
@@ -115,7 +127,17 @@ pub async fn run(
             return Err(error);
         }
     }
+    Ok(context)
+}
 
+/// Every stage after [`router_stage`], in `context` (from it, or
+/// [`RequestContext::fork`]ed from it for each request of a batch).
+pub async fn run_after_router_stage(
+    runtime: &Runtime,
+    parts: RequestParts<'_>,
+    mut request: GraphqlRequest,
+    mut context: RequestContext,
+) -> Result<PipelineResponse, ClientError> {
     let mut persisted = runtime
         .persisted
         .resolve(&mut request)
