@@ -118,9 +118,9 @@ fn from_header<'h>(
     let token = match prefix {
         None => value,
         Some(prefix) => {
-            if let Some(rest) = value.strip_prefix(prefix) {
+            if let Some(rest) = strip_prefix_ignore_case(value, prefix) {
                 rest.trim()
-            } else if value == prefix.trim() {
+            } else if value.eq_ignore_ascii_case(prefix.trim()) {
                 ""
             } else {
                 // Another scheme in the same header: not ours, try the next location.
@@ -135,6 +135,15 @@ fn from_header<'h>(
         };
     }
     Ok(Some(token))
+}
+
+/// `value` after `prefix`, compared without regard to ASCII case: an
+/// authentication scheme such as `Bearer` is case-insensitive (RFC 7235
+/// §2.1).
+fn strip_prefix_ignore_case<'v>(value: &'v str, prefix: &str) -> Option<&'v str> {
+    let head = value.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &value[prefix.len()..])
 }
 
 fn from_cookies<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, AuthError> {
@@ -227,7 +236,19 @@ mod tests {
     #[test]
     fn wrong_prefix_is_skipped_and_empty_bearer_is_malformed() {
         assert_eq!(find(&[("authorization", "Basic dXNlcg==")]).unwrap(), None);
-        assert_eq!(find(&[("authorization", "bearer a.b.c")]).unwrap(), None);
+        for value in ["bearer a.b.c", "BEARER a.b.c", "bEaReR a.b.c"] {
+            assert_eq!(
+                find(&[("authorization", value)]).unwrap(),
+                Some(("a.b.c".into(), "header:authorization".into())),
+                "{value}"
+            );
+        }
+        assert_eq!(find(&[("authorization", "Bearera.b.c")]).unwrap(), None);
+        assert_eq!(find(&[("authorization", "Bear")]).unwrap(), None);
+        assert_eq!(
+            find(&[("authorization", "bearer")]),
+            Err(AuthError::MalformedToken)
+        );
         assert_eq!(
             find(&[("authorization", "Basic x"), ("x-api-token", "t.t.t")]).unwrap(),
             Some(("t.t.t".into(), "header:x-api-token".into()))
