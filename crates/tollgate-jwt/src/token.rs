@@ -42,6 +42,43 @@ fn segment(part: &str) -> Result<Vec<u8>, AuthError> {
         .map_err(|_| AuthError::MalformedToken)
 }
 
+/// A JSON object whose member names are unique: RFC 7515 §4 and RFC 7519
+/// §4 let a parser either reject duplicates or keep the last, and Tollgate
+/// rejects them, so no other parser of the same token (a subgraph reading
+/// the forwarded `Authorization` header, say) can see a different `alg`,
+/// `exp` or `sub`. Nested objects keep serde_json's last-wins rule.
+fn object(json: &[u8]) -> Result<Map<String, Value>, AuthError> {
+    struct UniqueObject(Map<String, Value>);
+    impl<'de> serde::Deserialize<'de> for UniqueObject {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Members;
+            impl<'de> serde::de::Visitor<'de> for Members {
+                type Value = UniqueObject;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut access: A,
+                ) -> Result<UniqueObject, A::Error> {
+                    let mut members = Map::new();
+                    while let Some(name) = access.next_key::<String>()? {
+                        let value: Value = access.next_value()?;
+                        if members.insert(name, value).is_some() {
+                            return Err(serde::de::Error::custom("duplicate member name"));
+                        }
+                    }
+                    Ok(UniqueObject(members))
+                }
+            }
+            deserializer.deserialize_map(Members)
+        }
+    }
+    serde_json::from_slice::<UniqueObject>(json)
+        .map(|object| object.0)
+        .map_err(|_| AuthError::MalformedToken)
+}
+
 /// Parses and checks a compact JWS against the size limit and allowed algorithms.
 pub fn parse<'t>(
     token: &'t str,
@@ -57,11 +94,7 @@ pub fn parse<'t>(
     else {
         return Err(AuthError::MalformedToken);
     };
-    let header_json: Value =
-        serde_json::from_slice(&segment(header)?).map_err(|_| AuthError::MalformedToken)?;
-    let Value::Object(header_json) = header_json else {
-        return Err(AuthError::MalformedToken);
-    };
+    let header_json = object(&segment(header)?)?;
     let alg = match header_json.get("alg") {
         Some(Value::String(name)) => {
             if name.eq_ignore_ascii_case("none") {
@@ -82,11 +115,7 @@ pub fn parse<'t>(
         Some(Value::String(kid)) => Some(kid.clone()),
         Some(_) => return Err(AuthError::MalformedToken),
     };
-    let claims: Value =
-        serde_json::from_slice(&segment(payload)?).map_err(|_| AuthError::MalformedToken)?;
-    let Value::Object(claims) = claims else {
-        return Err(AuthError::MalformedToken);
-    };
+    let claims = object(&segment(payload)?)?;
     if signature.is_empty() {
         return Err(AuthError::InvalidSignature);
     }
@@ -179,7 +208,12 @@ pub fn check_claims(
         let accepted = |aud: &str| rules.audiences.iter().any(|a| a == aud);
         let ok = match claims.get("aud") {
             Some(Value::String(aud)) => accepted(aud),
-            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str().is_some_and(accepted)),
+            // An array of strings (RFC 7519 §4.1.3): one other element
+            // makes the claim invalid, whatever the rest holds.
+            Some(Value::Array(auds)) => {
+                auds.iter().all(Value::is_string)
+                    && auds.iter().any(|a| a.as_str().is_some_and(accepted))
+            }
             _ => false,
         };
         if !ok {
@@ -222,6 +256,29 @@ mod tests {
                 "{bad}"
             );
         }
+        // Duplicate member names, also spelled with an escape, in the
+        // header or the claims; a repeated name in a nested object is kept.
+        let raw = |json: &str| URL_SAFE_NO_PAD.encode(json);
+        for (h, p) in [
+            (r#"{"alg":"none","alg":"RS256"}"#, r#"{"sub":"1"}"#),
+            (r#"{"alg":"RS256","alg":"RS256"}"#, r#"{"sub":"1"}"#),
+            (r#"{"alg":"RS256","kid":"a","kid":"b"}"#, r#"{"sub":"1"}"#),
+            (r#"{"alg":"RS256"}"#, r#"{"exp":1,"exp":99999999999}"#),
+            (r#"{"alg":"RS256"}"#, r#"{"sub":"admin","sub":"1"}"#),
+        ] {
+            assert_eq!(
+                parse(&format!("{}.{}.c2ln", raw(h), raw(p)), 1000, &ALL).unwrap_err(),
+                AuthError::MalformedToken,
+                "{h} {p}"
+            );
+        }
+        let nested = raw(r#"{"sub":"1","x":{"a":1,"a":2}}"#);
+        assert_eq!(
+            parse(&format!("{header}.{nested}.c2ln"), 1000, &ALL)
+                .unwrap()
+                .claims["x"]["a"],
+            2
+        );
         assert_eq!(
             parse(&format!("{header}.{payload}."), 1000, &ALL).unwrap_err(),
             AuthError::InvalidSignature
@@ -300,6 +357,12 @@ mod tests {
         );
         assert_eq!(with("aud", json!(["x", "api"])), Ok(Some(1_000_100)));
         assert_eq!(with("aud", json!(["x"])), Err(AuthError::InvalidAudience));
+        assert_eq!(
+            with("aud", json!([1, "api"])),
+            Err(AuthError::InvalidAudience),
+            "an array of strings only"
+        );
+        assert_eq!(with("aud", json!(["x", "api"])).map(|_| ()), Ok(()));
         let mut missing = base.clone();
         missing.as_object_mut().unwrap().remove("iss");
         assert_eq!(ok(missing), Err(AuthError::InvalidIssuer));
