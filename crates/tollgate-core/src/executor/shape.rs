@@ -107,8 +107,10 @@ enum Action<'a> {
 
 /// What completing a value of the field's named type takes.
 enum Output<'a> {
-    /// Scalars (and names the schema does not know): the value as it is.
+    /// Custom scalars (and names the schema does not know): the value as it is.
     Leaf,
+    /// A built-in scalar: the value after the spec's result coercion.
+    Scalar(Builtin),
     Enum(&'a Node<EnumType>),
     Object {
         type_name: &'a Name,
@@ -121,6 +123,69 @@ enum Output<'a> {
         sets: Vec<&'a SelectionSet>,
         plans: RefCell<Vec<Rc<Plan<'a>>>>,
     },
+}
+
+/// The built-in scalars, whose result coercion the spec defines (§3.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Builtin {
+    Int,
+    Float,
+    String,
+    Boolean,
+    Id,
+}
+
+impl Builtin {
+    fn of(name: &str) -> Option<Self> {
+        Some(match name {
+            "Int" => Self::Int,
+            "Float" => Self::Float,
+            "String" => Self::String,
+            "Boolean" => Self::Boolean,
+            "ID" => Self::Id,
+            _ => return None,
+        })
+    }
+
+    /// Writes `value` coerced to this scalar; `false` (nothing written)
+    /// when it cannot be: Int takes integers in the signed 32-bit range
+    /// (an integral float such as `2.0` is written as `2`), Float any
+    /// number, String only strings, Boolean only booleans, and ID strings
+    /// or integers (written as strings).
+    fn write(self, value: &Data, out: &mut Vec<u8>) -> bool {
+        match (self, value) {
+            (Self::String | Self::Id, Data::String(_))
+            | (Self::Boolean, Data::Bool(_))
+            | (Self::Float, Data::Number(_)) => {
+                write_data(out, value);
+                true
+            }
+            (Self::Int, Data::Number(n)) => {
+                if n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()) {
+                    write_data(out, value);
+                    return true;
+                }
+                let integral = n.as_f64().filter(|f| {
+                    f.fract() == 0.0 && *f >= f64::from(i32::MIN) && *f <= f64::from(i32::MAX)
+                });
+                match integral {
+                    Some(f) => {
+                        // In range and integral: the cast is exact.
+                        out.extend_from_slice((f as i32).to_string().as_bytes());
+                        true
+                    }
+                    None => false,
+                }
+            }
+            (Self::Id, Data::Number(n)) if n.is_i64() || n.is_u64() => {
+                out.push(b'"');
+                write_data(out, value);
+                out.push(b'"');
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// CollectFields' grouped field set: fields by response key, in order of
@@ -287,6 +352,14 @@ impl<'a> Shaper<'a, '_> {
                 write_data(out, value);
                 true
             }
+            Output::Scalar(builtin) => {
+                if builtin.write(value, out) {
+                    true
+                } else {
+                    self.invalid(parent, field);
+                    false
+                }
+            }
             Output::Enum(enum_) => {
                 let known = value.as_str().is_some_and(|v| enum_.values.contains_key(v));
                 if known {
@@ -423,6 +496,9 @@ impl<'a> Shaper<'a, '_> {
                 plans: RefCell::new(Vec::new()),
             },
             Some(ExtendedType::Enum(enum_)) => Output::Enum(enum_),
+            Some(ExtendedType::Scalar(scalar)) => {
+                Builtin::of(scalar.name.as_str()).map_or(Output::Leaf, Output::Scalar)
+            }
             _ => Output::Leaf,
         };
         Action::Complete { ty, output }
@@ -974,6 +1050,95 @@ mod tests {
                     json!(["items", 1])
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn built_in_scalars_are_coerced_or_invalid() {
+        let case =
+            Case::new("{ nodes { id ... on User { name } ... on Product { upc price } } secret }");
+        let product = |id: Value, upc: Value, price: Value| json!({"__typename": "Product", "id": id, "upc": upc, "price": price});
+        let (out, errors) = case.shape(
+            json!({}),
+            json!({
+                "nodes": [
+                    product(json!("p1"), json!("u"), json!(2147483647)),
+                    product(json!(7), json!("u"), json!(-2147483648)),
+                    product(json!("p3"), json!("u"), json!(3.0)),
+                    {"__typename": "User", "id": "u1", "name": 5},
+                    {"__typename": "User", "id": "u2", "name": true},
+                    product(json!("p4"), json!("u"), json!(2147483648u64)),
+                    product(json!("p5"), json!("u"), json!(1.5)),
+                    product(json!("p6"), json!("u"), json!("12")),
+                ],
+                "secret": {"not": "a string"},
+            }),
+        );
+        assert_eq!(
+            out,
+            json!({
+                "nodes": [
+                    {"id": "p1", "upc": "u", "price": 2147483647},
+                    {"id": "7", "upc": "u", "price": -2147483648},
+                    {"id": "p3", "upc": "u", "price": 3},
+                    {"id": "u1", "name": null},
+                    {"id": "u2", "name": null},
+                    {"id": "p4", "upc": "u", "price": null},
+                    {"id": "p5", "upc": "u", "price": null},
+                    {"id": "p6", "upc": "u", "price": null},
+                ],
+                "secret": null,
+            })
+        );
+        let messages: Vec<(String, Value)> = errors
+            .iter()
+            .map(|e| (e["message"].as_str().unwrap().to_owned(), e["path"].clone()))
+            .collect();
+        assert_eq!(
+            messages,
+            vec![
+                (
+                    "Invalid value found for field User.name.".to_owned(),
+                    json!(["nodes", 3, "name"])
+                ),
+                (
+                    "Invalid value found for field User.name.".to_owned(),
+                    json!(["nodes", 4, "name"])
+                ),
+                (
+                    "Invalid value found for field Product.price.".to_owned(),
+                    json!(["nodes", 5, "price"])
+                ),
+                (
+                    "Invalid value found for field Product.price.".to_owned(),
+                    json!(["nodes", 6, "price"])
+                ),
+                (
+                    "Invalid value found for field Product.price.".to_owned(),
+                    json!(["nodes", 7, "price"])
+                ),
+                (
+                    "Invalid value found for field Query.secret.".to_owned(),
+                    json!(["secret"])
+                ),
+            ]
+        );
+        // An invalid value in a non-null position propagates like a null:
+        // `id: ID!` in `[Node!]` nulls the list.
+        let (out, errors) = case.shape(
+            json!({}),
+            json!({
+                "nodes": [product(json!(1.5), json!("u"), json!(1))],
+                "secret": "s",
+            }),
+        );
+        assert_eq!(out, json!({"nodes": null, "secret": "s"}));
+        assert_eq!(
+            errors,
+            vec![validation_error(
+                "Invalid value found for field Product.id.",
+                json!(["nodes", 0, "id"])
+            )]
         );
     }
 
