@@ -132,6 +132,7 @@ async fn a_subgraph_answering_non_json_or_non_graphql() {
         r#"{"errors": "not a list"}"#,
         r#"{"errors": {"message": "an object"}}"#,
         r#"{}"#,
+        r#"{"errors": []}"#,
         r#"[]"#,
         r#"{"data": {"product": {"upc": "1"}"#,
         "",
@@ -176,6 +177,29 @@ async fn a_subgraph_answering_http_500() {
     assert_partial(&response, "SUBREQUEST_HTTP_ERROR");
     assert_partial(&response, "SUBGRAPH_ERROR_REDACTED");
     assert!(!response.text.contains("db-7"), "{}", response.text);
+    // With `data` in that body, the data is used and the status reported.
+    fake.set(raw(
+        500,
+        "application/json",
+        r#"{"data": {"product": {"upc": "1", "name": "Table"}}, "errors": [{"message": "partial"}]}"#,
+    ));
+    let response = ask(&env).await;
+    assert_eq!(response.body["data"]["product"], good()["data"]["product"]);
+    let codes: Vec<&Value> = response.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["extensions"]["code"])
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            &json!("SUBGRAPH_ERROR_REDACTED"),
+            &json!("SUBREQUEST_HTTP_ERROR")
+        ],
+        "{}",
+        response.text
+    );
     assert_recovers(&env, &fake).await;
 }
 
@@ -225,4 +249,69 @@ async fn broken_entity_answers_null_the_entity_fields_with_an_error() {
             response.text
         );
     }
+}
+
+#[tokio::test]
+async fn values_and_error_paths_a_client_cannot_use_are_not_passed_on() {
+    // `name: String` answered with a number, `upc: String!` with an object.
+    let fake = FakeSubgraph::start(Behaviour::Json(
+        json!({"data": {"product": {"upc": "1", "name": 123}}}),
+    ))
+    .await;
+    let env = start(&fake, &[]).await;
+    let response = ask(&env).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(
+        response.body["data"]["product"],
+        json!({"upc": "1", "name": null}),
+        "{}",
+        response.text
+    );
+    assert_eq!(
+        response.body["errors"],
+        json!([{
+            "message": "Invalid value found for field Product.name.",
+            "path": ["product", "name"],
+            "extensions": {"code": "RESPONSE_VALIDATION_FAILED"}
+        }])
+    );
+    fake.set(Behaviour::Json(
+        json!({"data": {"product": {"upc": {"a": 1}, "name": "Table"}}}),
+    ));
+    let response = ask(&env).await;
+    assert_eq!(
+        response.body["data"]["product"],
+        Value::Null,
+        "{}",
+        response.text
+    );
+    assert_eq!(response.body["data"]["users"][0]["id"], "1");
+
+    // Error paths that are not response paths are dropped; the errors stay.
+    for path in [
+        json!([["x"], {"y": 1}, null, true]),
+        json!(["product", -1]),
+        json!(["product", 0.5]),
+        json!(["product", 1e30]),
+        json!(vec!["product"; 600]),
+    ] {
+        fake.set(Behaviour::Json(json!({
+            "data": {"product": {"upc": "1", "name": "Table"}},
+            "errors": [{"message": "odd", "path": path.clone()}]
+        })));
+        let response = ask(&env).await;
+        let errors = response.body["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{path}: {}", response.text);
+        assert!(errors[0].get("path").is_none(), "{path}: {}", response.text);
+        assert_eq!(response.body["data"]["product"]["name"], "Table");
+    }
+    fake.set(Behaviour::Json(json!({
+        "data": {"product": {"upc": "1", "name": "Table"}},
+        "errors": [{"message": "fine", "path": ["product", "name"]}]
+    })));
+    let response = ask(&env).await;
+    assert_eq!(
+        response.body["errors"][0]["path"],
+        json!(["product", "name"])
+    );
 }

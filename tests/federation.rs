@@ -507,3 +507,30 @@ async fn union_members_only_some_candidate_subgraphs_have_answer_null() {
         ]}}}})
     );
 }
+
+/// [`scripted`], with B also reporting errors whose paths do not point
+/// into its `_entities`.
+fn scripted_stray_paths(subgraph: &str, body: &Value) -> Value {
+    let mut answer = scripted(subgraph, body);
+    if subgraph == "b" {
+        let errors = answer["errors"].as_array_mut().unwrap();
+        errors.push(json!({"message": "stray", "path": ["things", 5, "detail"]}));
+        errors.push(json!({"message": "odd", "path": ["_entities", "1", "detail"]}));
+    }
+    answer
+}
+
+#[tokio::test]
+async fn entity_errors_with_paths_outside_entities_keep_no_path() {
+    let env = scripted_env_with(SCRIPTED, scripted_stray_paths).await;
+    let response = env
+        .post(json!({"query": "{ things { name detail } }"}))
+        .await;
+    let errors = response.body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 3, "{}", response.text);
+    assert_eq!(errors[0]["path"], json!(["things", 1, "detail"]));
+    for error in &errors[1..] {
+        assert!(error.get("path").is_none(), "{}", response.text);
+        assert_eq!(error["extensions"]["serviceName"], "b");
+    }
+}

@@ -241,13 +241,32 @@ impl SubgraphBody {
             (Some(Data::Object(_)), None) => true,
             (Some(Data::Object(data)), Some(n)) => match data.get("_entities") {
                 Some(Data::Array(items)) => items.len() == n,
-                None | Some(Data::Null) => self.errors.is_some(),
+                None | Some(Data::Null) => self.has_errors(),
                 Some(_) => false,
             },
             (Some(_), _) => false,
         };
-        data && (self.data.is_some() || self.errors.is_some())
+        data && (self.data.is_some() || self.has_errors())
     }
+
+    /// Whether `errors` holds at least one error (the spec requires a
+    /// non-empty list when `data` is absent).
+    fn has_errors(&self) -> bool {
+        self.errors
+            .as_ref()
+            .is_some_and(|errors| !errors.is_empty())
+    }
+}
+
+/// Most elements of a subgraph error's `path` kept (deeper is not a path
+/// into any response Tollgate shapes).
+const MAX_ERROR_PATH: usize = 512;
+
+/// Whether `path` can be a response path: field names (strings) and list
+/// indexes (non-negative integers), at most [`MAX_ERROR_PATH`] of them. A
+/// path that is not is dropped; the error is kept without it.
+fn is_response_path(path: &[Value]) -> bool {
+    path.len() <= MAX_ERROR_PATH && path.iter().all(|step| step.is_string() || step.is_u64())
 }
 
 /// Turns one raw subgraph error into a client error: message and path kept,
@@ -267,7 +286,7 @@ fn subgraph_error(raw: Value, subgraph: &str) -> GraphqlError {
         _ => format!("subgraph '{subgraph}' returned an error without a message"),
     };
     let path = match object.remove("path") {
-        Some(Value::Array(path)) => Some(path),
+        Some(Value::Array(path)) if is_response_path(&path) => Some(path),
         _ => None,
     };
     let mut extensions = match object.remove("extensions") {

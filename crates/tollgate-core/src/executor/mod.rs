@@ -317,7 +317,9 @@ fn apply_entities(state: &mut State, item: &Pending<'_>, outcome: FetchOutcome) 
                     full.extend(path.into_iter().skip(2));
                     full
                 }),
-            other => other,
+            // Not a path into this fetch's `_entities`: it points nowhere
+            // in the client's response.
+            _ => None,
         };
         state.errors.push(error);
     }
