@@ -165,6 +165,9 @@ pub(super) async fn send(
         (None, true) => "invalid_response",
     };
     observe::subgraph_request(&subgraph, result, started.elapsed());
+    if !response.status.is_success() {
+        tracing::warn!(subgraph = %subgraph, status = %response.status, request_id = context.request_id(), "subgraph answered a non-2xx status");
+    }
     let Some(body) = body else {
         return Ok(if !response.status.is_success() {
             failed(
