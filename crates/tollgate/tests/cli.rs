@@ -14,10 +14,16 @@ fn root() -> PathBuf {
 }
 
 fn tollgate(args: &[&str]) -> std::process::Output {
+    tollgate_with_env(args, &[])
+}
+
+/// Runs the binary with `env` set (and `TOLLGATE_CONFIG` unset).
+fn tollgate_with_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .args(args)
         .current_dir(root())
         .env_remove("TOLLGATE_CONFIG")
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }
@@ -585,13 +591,7 @@ fn validate_contacts_remote_jwks_only_when_asked() {
 #[test]
 fn a_bad_worker_thread_count_is_a_clear_error_not_a_panic() {
     for bad in ["abc", "0"] {
-        let output = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-            .args(["config", "validate"])
-            .current_dir(root())
-            .env_remove("TOLLGATE_CONFIG")
-            .env("TOKIO_WORKER_THREADS", bad)
-            .output()
-            .unwrap();
+        let output = tollgate_with_env(&["config", "validate"], &[("TOKIO_WORKER_THREADS", bad)]);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{bad:?}: {stderr}");
         assert!(
@@ -602,13 +602,7 @@ fn a_bad_worker_thread_count_is_a_clear_error_not_a_panic() {
         );
         assert!(!stderr.contains("panicked"), "{bad:?}: {stderr}");
     }
-    let output = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["config", "validate"])
-        .current_dir(root())
-        .env_remove("TOLLGATE_CONFIG")
-        .env("TOKIO_WORKER_THREADS", "1")
-        .output()
-        .unwrap();
+    let output = tollgate_with_env(&["config", "validate"], &[("TOKIO_WORKER_THREADS", "1")]);
     assert!(
         output.status.success(),
         "{}",
@@ -634,12 +628,7 @@ fn a_bad_span_batch_variable_is_a_clear_error_not_a_panic() {
         vec!["--config", config],
         vec!["config", "validate", "--config", config],
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-            .args(&args)
-            .current_dir(root())
-            .env("OTEL_BSP_MAX_QUEUE_SIZE", "0")
-            .output()
-            .unwrap();
+        let output = tollgate_with_env(&args, &[("OTEL_BSP_MAX_QUEUE_SIZE", "0")]);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(
