@@ -3,6 +3,11 @@
 //! plugins' operation stage (anonymous allow-list) → parse + validate + plan (cached) → GET-only-queries check →
 //! plugins' execution stage → variable coercion → execute → plugins'
 //! response stage. Each stage is one call into its own module.
+//!
+//! The HTTP layer reads the body between the first stage and the rest:
+//! [`router_stage`] needs only the request's head, then
+//! [`run_after_router_stage`] takes the parsed request ([`run`] does both
+//! for a request already read).
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -84,7 +89,7 @@ impl PlanCache {
     }
 }
 
-/// Runs one GraphQL request through every stage.
+/// Runs one GraphQL request, already read, through every stage.
 pub async fn run(
     runtime: &Runtime,
     parts: RequestParts<'_>,

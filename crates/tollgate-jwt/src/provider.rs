@@ -702,8 +702,10 @@ async fn fetch_jwks(
             if e.is_timeout() {
                 "timed out".to_owned()
             } else if e.is_redirect() {
-                let why = std::error::Error::source(&e).map_or_else(String::new, |s| s.to_string());
-                format!("redirect not followed ({why})")
+                match std::error::Error::source(&e) {
+                    Some(why) => format!("redirect not followed ({why})"),
+                    None => "redirect not followed".to_owned(),
+                }
             } else {
                 "connection failed".to_owned()
             }

@@ -48,35 +48,43 @@ fn segment(part: &str) -> Result<Vec<u8>, AuthError> {
 /// the forwarded `Authorization` header, say) can see a different `alg`,
 /// `exp` or `sub`. Nested objects keep serde_json's last-wins rule.
 fn object(json: &[u8]) -> Result<Map<String, Value>, AuthError> {
-    struct UniqueObject(Map<String, Value>);
-    impl<'de> serde::Deserialize<'de> for UniqueObject {
-        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            struct Members;
-            impl<'de> serde::de::Visitor<'de> for Members {
-                type Value = UniqueObject;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a JSON object")
-                }
-                fn visit_map<A: serde::de::MapAccess<'de>>(
-                    self,
-                    mut access: A,
-                ) -> Result<UniqueObject, A::Error> {
-                    let mut members = Map::new();
-                    while let Some(name) = access.next_key::<String>()? {
-                        let value: Value = access.next_value()?;
-                        if members.insert(name, value).is_some() {
-                            return Err(serde::de::Error::custom("duplicate member name"));
-                        }
-                    }
-                    Ok(UniqueObject(members))
-                }
-            }
-            deserializer.deserialize_map(Members)
-        }
-    }
     serde_json::from_slice::<UniqueObject>(json)
         .map(|object| object.0)
         .map_err(|_| AuthError::MalformedToken)
+}
+
+/// A top-level JSON object read by [`UniqueMembers`].
+struct UniqueObject(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(UniqueMembers)
+    }
+}
+
+/// Collects an object's members, failing on a name seen before.
+struct UniqueMembers;
+
+impl<'de> serde::de::Visitor<'de> for UniqueMembers {
+    type Value = UniqueObject;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut access: A,
+    ) -> Result<UniqueObject, A::Error> {
+        let mut members = Map::new();
+        while let Some(name) = access.next_key::<String>()? {
+            let value: Value = access.next_value()?;
+            if members.insert(name, value).is_some() {
+                return Err(serde::de::Error::custom("duplicate member name"));
+            }
+        }
+        Ok(UniqueObject(members))
+    }
 }
 
 /// Parses and checks a compact JWS against the size limit and allowed algorithms.

@@ -87,48 +87,34 @@ pub enum TracingError {
     Exporter(String),
     /// An `OTEL_BSP_*` environment variable the batch span processor reads
     /// has a value it cannot use (the SDK would ignore it, or panic on 0).
-    #[error("{name}: must be {want}, got {value:?}")]
+    #[error("{name}: must be a whole number{unit} from 1 to {max}, got {value:?}")]
     Environment {
         /// The variable.
         name: &'static str,
         /// Its value.
         value: String,
-        /// What it must be.
-        want: &'static str,
+        /// What it counts (` of spans`, ` of milliseconds`, or nothing).
+        unit: &'static str,
+        /// Its largest accepted value.
+        max: u64,
     },
 }
 
 /// Largest `OTEL_BSP_MAX_QUEUE_SIZE` accepted (spans held in memory).
 pub const MAX_QUEUE_SIZE: u64 = 1 << 20;
 
-/// The batch span processor's environment variables, what each must be,
-/// and its largest value.
+/// The batch span processor's environment variables: what each counts and
+/// its largest accepted value.
 const BATCH_ENV: [(&str, &str, u64); 5] = [
-    (
-        "OTEL_BSP_MAX_QUEUE_SIZE",
-        "a whole number of spans from 1 to 1048576",
-        MAX_QUEUE_SIZE,
-    ),
+    ("OTEL_BSP_MAX_QUEUE_SIZE", " of spans", MAX_QUEUE_SIZE),
     (
         "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-        "a whole number of spans from 1 to 1048576",
+        " of spans",
         MAX_QUEUE_SIZE,
     ),
-    (
-        "OTEL_BSP_MAX_CONCURRENT_EXPORTS",
-        "a whole number from 1 to 1024",
-        1024,
-    ),
-    (
-        "OTEL_BSP_SCHEDULE_DELAY",
-        "a whole number of milliseconds from 1 to 3600000",
-        3_600_000,
-    ),
-    (
-        "OTEL_BSP_EXPORT_TIMEOUT",
-        "a whole number of milliseconds from 1 to 3600000",
-        3_600_000,
-    ),
+    ("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "", 1024),
+    ("OTEL_BSP_SCHEDULE_DELAY", " of milliseconds", 3_600_000),
+    ("OTEL_BSP_EXPORT_TIMEOUT", " of milliseconds", 3_600_000),
 ];
 
 /// Checks the `OTEL_BSP_*` variables the OpenTelemetry SDK reads when the
@@ -138,7 +124,7 @@ const BATCH_ENV: [(&str, &str, u64); 5] = [
 pub fn check_batch_environment(
     lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
 ) -> Result<(), TracingError> {
-    for (name, want, max) in BATCH_ENV {
+    for (name, unit, max) in BATCH_ENV {
         let Some(value) = lookup(name) else { continue };
         let ok = value
             .to_str()
@@ -148,7 +134,8 @@ pub fn check_batch_environment(
             return Err(TracingError::Environment {
                 name,
                 value: value.to_string_lossy().into_owned(),
-                want,
+                unit,
+                max,
             });
         }
     }
